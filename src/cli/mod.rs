@@ -1,0 +1,47 @@
+//! The `mmf` command line: a thin shell that reads files, calls the core and prints results.
+//! Errors go to stderr, one line per problem.
+
+mod keys;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Marty Microservices Framework plugins on Kubernetes: render, check, sign and verify offline
+/// exactly what the operator applies in a cluster.
+#[derive(Debug, Parser)]
+#[command(name = "mmf", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate an ECDSA P-256 or Ed25519 signing key pair (PKCS#8 / SPKI PEM).
+    Keygen(keys::KeygenArgs),
+    /// Print the exact bytes a plugin signature covers (RFC 8785 canonical JSON).
+    Payload(keys::PayloadArgs),
+    /// Sign a plugin manifest in place, keeping the rest of the file as it is.
+    Sign(keys::SignArgs),
+    /// Verify a plugin's signature against an environment's trusted keys.
+    Verify(keys::VerifyArgs),
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Keygen(args) => keys::keygen(&args),
+        Command::Payload(args) => keys::payload(&args),
+        Command::Sign(args) => keys::sign(&args),
+        Command::Verify(args) => keys::verify(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Reading a config directory from disk. The only I/O of the config module.
+
+use std::path::Path;
+
+use super::{ConfigError, ConfigSet, ConfigSource};
+
+/// Config files larger than this are refused: a policy is a few kilobytes.
+pub const MAX_CONFIG_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Reads `dir/*.yaml` and `dir/plugins/*.yaml` and layers them.
+pub fn load_dir(dir: &Path) -> Result<ConfigSet, ConfigError> {
+    let mut sources = Vec::new();
+    read_yaml_files(dir, "", &mut sources)?;
+    let plugins = dir.join("plugins");
+    if plugins.is_dir() {
+        read_yaml_files(&plugins, "plugins/", &mut sources)?;
+    }
+    if sources.is_empty() {
+        return Err(ConfigError::Io {
+            path: dir.display().to_string(),
+            message: "no *.yaml environment files found (expected base.yaml and one file per environment)".to_owned(),
+        });
+    }
+    ConfigSet::from_sources(&sources)
+}
+
+fn read_yaml_files(
+    dir: &Path,
+    prefix: &str,
+    sources: &mut Vec<ConfigSource>,
+) -> Result<(), ConfigError> {
+    let io_error = |path: &Path, error: std::io::Error| ConfigError::Io {
+        path: path.display().to_string(),
+        message: error.to_string(),
+    };
+    let entries = std::fs::read_dir(dir).map_err(|e| io_error(dir, e))?;
+    let mut paths = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|e| io_error(dir, e))?.path();
+        let is_yaml = matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        );
+        // Kubernetes ConfigMap volumes hold `..data` symlinks and hidden timestamped folders.
+        let hidden = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
+        if is_yaml && !hidden && path.is_file() {
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    for path in paths {
+        let size = std::fs::metadata(&path).map_err(|e| io_error(&path, e))?.len();
+        if size > MAX_CONFIG_FILE_BYTES {
+            return Err(ConfigError::Io {
+                path: path.display().to_string(),
+                message: format!("file is {size} bytes, more than the {MAX_CONFIG_FILE_BYTES} allowed"),
+            });
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| io_error(&path, e))?;
+        let file = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        sources.push(ConfigSource {
+            path: path.display().to_string(),
+            relative: format!("{prefix}{file}"),
+            text,
+        });
+    }
+    Ok(())
+}

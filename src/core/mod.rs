@@ -1,0 +1,8 @@
+//! The pure core: policy, signatures, configuration merging, dependency resolution and
+//! rendering. Nothing here touches the network, the clock, the environment or the filesystem;
+//! the CLI, the webhook and the controller gather inputs, call these functions and write the
+//! results, so all three apply the same rules.
+
+pub mod merge;
+pub mod quantity;
+pub mod signature;

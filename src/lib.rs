@@ -1,0 +1,14 @@
+//! mmf-operator: turns MMF plugin strategy into cluster state.
+//!
+//! Layers, from pure to I/O:
+//! - [`api`]: the custom resource types (the API contract);
+//! - [`config`]: the environment policy and per-plugin settings (parsing is pure, loading reads files);
+//! - [`core`]: policy, signatures, config merging, dependency resolution and rendering, as plain
+//!   functions of their inputs, shared by the CLI, the webhook and the controller;
+//! - [`cli`]: the `mmf` command line, a thin shell over the core.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod core;
+pub mod manifest;

@@ -1,0 +1,244 @@
+//! Reading MmfPlugin and MmfService manifests from multi-document YAML, with every problem
+//! reported as `file:line:column: message`.
+//!
+//! Pure: the CLI reads the files, this module only parses text.
+
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::api::{API_VERSION, MmfPlugin, MmfService};
+
+/// Manifests larger than this are refused (kube-apiserver itself caps requests at 3 MiB).
+pub const MAX_MANIFEST_BYTES: usize = 3 * 1024 * 1024;
+
+/// Where something is in an input file. `line`/`column` are 1-based; 0 means unknown.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SourceLocation {
+    /// File path as given by the user.
+    pub path: String,
+    /// Line, 1-based, or 0 when unknown.
+    pub line: u64,
+    /// Column, 1-based, or 0 when unknown.
+    pub column: u64,
+}
+
+impl SourceLocation {
+    /// A whole file.
+    pub fn file(path: &str) -> SourceLocation {
+        SourceLocation {
+            path: path.to_owned(),
+            line: 0,
+            column: 0,
+        }
+    }
+}
+
+impl fmt::Display for SourceLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.column) {
+            (0, _) => write!(f, "{}", self.path),
+            (line, 0) => write!(f, "{}:{line}", self.path),
+            (line, column) => write!(f, "{}:{line}:{column}", self.path),
+        }
+    }
+}
+
+/// A manifest problem with its location.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{location}: {message}")]
+pub struct ManifestError {
+    /// Where.
+    pub location: SourceLocation,
+    /// What, in one sentence.
+    pub message: String,
+}
+
+/// An MMF object read from a file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Manifest {
+    /// An `MmfPlugin`.
+    Plugin(Box<MmfPlugin>),
+    /// An `MmfService`.
+    Service(Box<MmfService>),
+}
+
+/// A manifest and where its document starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocatedManifest {
+    /// First line of the document.
+    pub location: SourceLocation,
+    /// The object.
+    pub manifest: Manifest,
+}
+
+/// Turns a serde-saphyr error into a location (shifted by `line_offset`) and a plain message.
+pub fn yaml_error(
+    path: &str,
+    line_offset: u64,
+    error: &serde_saphyr::Error,
+) -> (SourceLocation, String) {
+    let (line, column) = error
+        .location()
+        .map(|l| (l.line() + line_offset, l.column()))
+        .unwrap_or((0, 0));
+    let message = error
+        .without_snippet()
+        .render_with_options(serde_saphyr::render_options! {
+            snippets: serde_saphyr::SnippetMode::Off,
+        });
+    let message = strip_location_suffix(&message);
+    (
+        SourceLocation {
+            path: path.to_owned(),
+            line,
+            column,
+        },
+        message,
+    )
+}
+
+/// serde-saphyr appends " at line L, column C"; we print the location in front instead.
+fn strip_location_suffix(message: &str) -> String {
+    let trimmed = message.trim();
+    match trimmed.rfind(" at line ") {
+        Some(at) => trimmed[..at].to_owned(),
+        None => trimmed.to_owned(),
+    }
+}
+
+/// Parses one YAML document into JSON, with located syntax errors.
+pub fn parse_yaml_value(path: &str, text: &str) -> Result<Value, (SourceLocation, String)> {
+    serde_saphyr::from_str::<Option<Value>>(text)
+        .map(Option::unwrap_or_default)
+        .map_err(|e| yaml_error(path, 0, &e))
+}
+
+/// Splits a multi-document stream at `---` markers. Each document keeps the file's line
+/// numbering: its text starts at the marker's line (blanked), so a line `L` in the document is
+/// line `offset + L` of the file.
+fn split_documents(text: &str) -> Vec<(u64, String)> {
+    let mut documents = Vec::new();
+    let mut current = String::new();
+    let mut offset = 0_u64;
+    for (index, line) in text.lines().enumerate() {
+        let is_marker = line == "---" || line.starts_with("--- ") || line == "...";
+        if is_marker {
+            documents.push((offset, std::mem::take(&mut current)));
+            offset = index as u64;
+            current.push('\n');
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+    }
+    documents.push((offset, current));
+    documents
+}
+
+/// Parses every MmfPlugin and MmfService in a (multi-document) YAML file. Documents of other
+/// kinds are skipped, so a folder may also hold Namespaces or other manifests; an
+/// `mmf.marty.dev` document of an unknown kind or version is an error.
+pub fn parse_manifests(path: &str, text: &str) -> Result<Vec<LocatedManifest>, ManifestError> {
+    if text.len() > MAX_MANIFEST_BYTES {
+        return Err(ManifestError {
+            location: SourceLocation::file(path),
+            message: format!(
+                "file is {} bytes, more than the {MAX_MANIFEST_BYTES} allowed",
+                text.len()
+            ),
+        });
+    }
+    let mut manifests = Vec::new();
+    for (offset, document) in split_documents(text) {
+        let located = |(location, message): (SourceLocation, String)| ManifestError {
+            location: SourceLocation {
+                line: if location.line == 0 { 0 } else { location.line + offset },
+                ..location
+            },
+            message,
+        };
+        let value = parse_yaml_value(path, &document).map_err(located)?;
+        let Value::Object(object) = &value else {
+            if value.is_null() {
+                continue;
+            }
+            return Err(ManifestError {
+                location: SourceLocation {
+                    path: path.to_owned(),
+                    line: offset + 1,
+                    column: 1,
+                },
+                message: "a manifest must be a mapping with apiVersion and kind".to_owned(),
+            });
+        };
+        let api_version = object.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
+        let document_location = SourceLocation {
+            path: path.to_owned(),
+            line: offset + 1,
+            column: 1,
+        };
+        if api_version.split('/').next() != Some(crate::api::GROUP) {
+            continue;
+        }
+        let manifest = match (api_version, kind) {
+            (API_VERSION, "MmfPlugin") => {
+                Manifest::Plugin(Box::new(typed(path, offset, &document, &value)?))
+            }
+            (API_VERSION, "MmfService") => {
+                Manifest::Service(Box::new(typed(path, offset, &document, &value)?))
+            }
+            _ => {
+                return Err(ManifestError {
+                    location: document_location,
+                    message: format!(
+                        "unknown kind {kind:?} in {api_version:?}: expected MmfPlugin or MmfService in {API_VERSION}"
+                    ),
+                });
+            }
+        };
+        manifests.push(LocatedManifest {
+            location: document_location,
+            manifest,
+        });
+    }
+    Ok(manifests)
+}
+
+/// Deserializes a document into its type: type errors come with line and column, and unknown
+/// fields are refused by path, as `kubectl apply` (strict field validation) would refuse them.
+fn typed<T: DeserializeOwned>(
+    path: &str,
+    offset: u64,
+    document: &str,
+    value: &Value,
+) -> Result<T, ManifestError> {
+    let object: T = serde_saphyr::from_str(document).map_err(|e| {
+        let (location, message) = yaml_error(path, offset, &e);
+        ManifestError { location, message }
+    })?;
+    let mut unknown = Vec::new();
+    let _: Result<T, _> = serde_ignored::deserialize(value, |field| {
+        unknown.push(field.to_string());
+    });
+    if let Some(field) = unknown.first() {
+        return Err(ManifestError {
+            location: SourceLocation {
+                path: path.to_owned(),
+                line: offset + 1,
+                column: 1,
+            },
+            message: format!(
+                "unknown field {field:?}{}",
+                if unknown.len() > 1 {
+                    format!(" (and {} more: {})", unknown.len() - 1, unknown[1..].join(", "))
+                } else {
+                    String::new()
+                }
+            ),
+        });
+    }
+    Ok(object)
+}
