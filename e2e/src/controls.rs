@@ -1,0 +1,228 @@
+//! Test controls: request counting (writes per reconcile) and fault injection.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+
+/// What a request was, for counting.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestKey {
+    /// Kubernetes verb: get, list, watch, create, update, patch, delete, deletecollection.
+    pub verb: String,
+    /// Plural resource (with `/status` for the subresource); empty for discovery/openapi.
+    pub resource: String,
+    pub user_agent: String,
+    /// `fieldManager` query parameter, if any.
+    pub field_manager: String,
+}
+
+impl RequestKey {
+    pub fn is_write(&self) -> bool {
+        matches!(
+            self.verb.as_str(),
+            "create" | "update" | "patch" | "delete" | "deletecollection"
+        )
+    }
+}
+
+/// A snapshot of request counts since start or the last reset.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub counts: BTreeMap<RequestKey, u64>,
+}
+
+impl Stats {
+    /// All requests.
+    pub fn total(&self) -> u64 {
+        self.counts.values().sum()
+    }
+    /// Requests with this verb (any resource).
+    pub fn verb(&self, verb: &str) -> u64 {
+        self.sum(|k| k.verb == verb)
+    }
+    /// Requests with this verb on this resource (`deployments`, `widgets/status`).
+    pub fn count(&self, verb: &str, resource: &str) -> u64 {
+        self.sum(|k| k.verb == verb && k.resource == resource)
+    }
+    /// All mutating requests.
+    pub fn writes(&self) -> u64 {
+        self.sum(RequestKey::is_write)
+    }
+    /// Mutating requests whose user agent starts with `who` or whose fieldManager is `who`:
+    /// the "writes per reconcile" figure for one controller.
+    pub fn writes_by(&self, who: &str) -> u64 {
+        self.sum(|k| k.is_write() && (k.user_agent.starts_with(who) || k.field_manager == who))
+    }
+    fn sum(&self, f: impl Fn(&RequestKey) -> bool) -> u64 {
+        self.counts
+            .iter()
+            .filter(|(k, _)| f(k))
+            .map(|(_, v)| v)
+            .sum()
+    }
+}
+
+#[derive(Clone, Debug)]
+struct ErrorRule {
+    verb: Option<String>,
+    resource: Option<String>,
+    rate: f64,
+    code: u16,
+    seen: u64,
+}
+
+#[derive(Clone, Debug)]
+struct LatencyRule {
+    verb: Option<String>,
+    resource: Option<String>,
+    delay: Duration,
+}
+
+#[derive(Default)]
+struct Inner {
+    stats: Stats,
+    errors: Vec<ErrorRule>,
+    latency: Vec<LatencyRule>,
+    conflicts: u64,
+}
+
+/// Signals sent to open watches.
+#[derive(Clone, Copy, Debug)]
+pub enum WatchCtl {
+    /// Close every open watch stream (the client sees the connection end).
+    Drop,
+    /// Send `ERROR 410 Expired` on every open watch and close it.
+    Expire,
+}
+
+/// Shared state behind [`crate::Faults`] and the stats accessors.
+pub struct Controls {
+    inner: Mutex<Inner>,
+    pub watch_ctl: broadcast::Sender<WatchCtl>,
+}
+
+impl Default for Controls {
+    fn default() -> Self {
+        Self {
+            inner: Mutex::new(Inner::default()),
+            watch_ctl: broadcast::channel(64).0,
+        }
+    }
+}
+
+fn matches(rule_verb: &Option<String>, rule_res: &Option<String>, key: &RequestKey) -> bool {
+    rule_verb.as_ref().is_none_or(|v| *v == key.verb)
+        && rule_res.as_ref().is_none_or(|r| {
+            *r == key.resource || key.resource.split('/').next() == Some(r.as_str())
+        })
+}
+
+impl Controls {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts a request and decides its injected delay and error code.
+    pub fn on_request(&self, key: RequestKey) -> (Option<Duration>, Option<u16>) {
+        let mut inner = self.lock();
+        let delay = inner
+            .latency
+            .iter()
+            .filter(|r| matches(&r.verb, &r.resource, &key))
+            .map(|r| r.delay)
+            .max();
+        let mut code = None;
+        for r in inner.errors.iter_mut() {
+            if matches(&r.verb, &r.resource, &key) {
+                let before = (r.seen as f64 * r.rate).floor();
+                r.seen += 1;
+                let after = (r.seen as f64 * r.rate).floor();
+                if after > before {
+                    code = Some(r.code);
+                    break;
+                }
+            }
+        }
+        if code.is_none() && inner.conflicts > 0 && matches!(key.verb.as_str(), "update" | "patch")
+        {
+            inner.conflicts -= 1;
+            code = Some(409);
+        }
+        *inner.stats.counts.entry(key).or_insert(0) += 1;
+        (delay, code)
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.lock().stats.clone()
+    }
+
+    pub fn reset_stats(&self) {
+        self.lock().stats = Stats::default();
+    }
+
+    pub fn add_error(&self, verb: Option<&str>, resource: Option<&str>, rate: f64, code: u16) {
+        self.lock().errors.push(ErrorRule {
+            verb: verb.map(String::from),
+            resource: resource.map(String::from),
+            rate: rate.clamp(0.0, 1.0),
+            code,
+            seen: 0,
+        });
+    }
+
+    pub fn add_latency(&self, verb: Option<&str>, resource: Option<&str>, delay: Duration) {
+        self.lock().latency.push(LatencyRule {
+            verb: verb.map(String::from),
+            resource: resource.map(String::from),
+            delay,
+        });
+    }
+
+    pub fn add_conflicts(&self, n: u64) {
+        self.lock().conflicts += n;
+    }
+
+    pub fn clear_faults(&self) {
+        let mut inner = self.lock();
+        inner.errors.clear();
+        inner.latency.clear();
+        inner.conflicts = 0;
+    }
+}
+
+/// Test handle for injecting faults; cheap to clone.
+#[derive(Clone)]
+pub struct Faults {
+    pub(crate) shared: Arc<crate::server::Shared>,
+}
+
+impl Faults {
+    /// Fails a fraction (`rate` in 0..=1, deterministic spacing) of matching requests with `code`.
+    /// `None` matches any verb/resource.
+    pub fn error_rate(&self, verb: Option<&str>, resource: Option<&str>, rate: f64, code: u16) {
+        self.shared.controls.add_error(verb, resource, rate, code);
+    }
+    /// Delays matching requests.
+    pub fn latency(&self, verb: Option<&str>, resource: Option<&str>, delay: Duration) {
+        self.shared.controls.add_latency(verb, resource, delay);
+    }
+    /// The next `n` update/patch requests fail with 409 Conflict.
+    pub fn conflicts(&self, n: u64) {
+        self.shared.controls.add_conflicts(n);
+    }
+    /// Closes every open watch, as a load balancer dropping connections would.
+    pub fn drop_watches(&self) {
+        let _ = self.shared.controls.watch_ctl.send(WatchCtl::Drop);
+    }
+    /// Compacts all history and ends open watches with `410 Gone`, forcing clients to relist.
+    pub fn expire_watches(&self) {
+        self.shared.state().compact_all();
+        let _ = self.shared.controls.watch_ctl.send(WatchCtl::Expire);
+    }
+    /// Removes every injected fault.
+    pub fn clear(&self) {
+        self.shared.controls.clear_faults();
+    }
+}

@@ -1,0 +1,379 @@
+//! HTTP(S) front end: accept loop, path routing, stats/fault hooks, JSON responses.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use crate::controls::{Controls, RequestKey};
+use crate::deployment_sim::Readiness;
+use crate::handlers::{self, ResReq};
+use crate::status::{ApiError, path_not_found};
+use crate::store::State;
+use crate::{discovery, openapi, watch};
+
+pub type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+pub fn full(b: impl Into<Bytes>) -> Body {
+    Full::new(b.into()).boxed_unsync()
+}
+
+/// Everything request handlers share.
+pub struct Shared {
+    state: Mutex<State>,
+    pub controls: Controls,
+    services: Mutex<HashMap<(String, String, u16), SocketAddr>>,
+    readiness: Mutex<Readiness>,
+    pub gc_notify: tokio::sync::Notify,
+    pub bookmark_interval: Duration,
+}
+
+impl Shared {
+    pub fn new(log_capacity: usize, readiness: Readiness, bookmark_interval: Duration) -> Self {
+        let shared = Self {
+            state: Mutex::new(State::new(log_capacity)),
+            controls: Controls::default(),
+            services: Mutex::new(HashMap::new()),
+            readiness: Mutex::new(readiness),
+            gc_notify: tokio::sync::Notify::new(),
+            bookmark_interval,
+        };
+        {
+            let mut st = shared.state();
+            let info = st.registry.find("", "v1", "namespaces");
+            if let Some(info) = info {
+                for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+                    if let Ok((obj, _)) = crate::lifecycle::prepare_create(
+                        &mut st,
+                        &info,
+                        None,
+                        json!({"metadata": {"name": ns}}),
+                        crate::lifecycle::FieldValidation::Ignore,
+                    ) {
+                        st.put(&info.key(), obj, crate::store::EventType::Added);
+                    }
+                }
+            }
+        }
+        shared
+    }
+
+    /// Locks the object store (poisoning is ignored: state stays usable for tests).
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn readiness(&self) -> Readiness {
+        *self.readiness.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set_readiness(&self, r: Readiness) {
+        *self.readiness.lock().unwrap_or_else(|p| p.into_inner()) = r;
+    }
+
+    pub fn map_service(&self, ns: &str, name: &str, port: u16, addr: SocketAddr) {
+        self.services
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((ns.into(), name.into(), port), addr);
+    }
+
+    pub fn service_addr(&self, ns: &str, name: &str, port: u16) -> Option<SocketAddr> {
+        self.services
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(ns.to_string(), name.to_string(), port))
+            .copied()
+    }
+}
+
+/// Accepts connections until the task is aborted; connections live in `conns`.
+pub async fn serve(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) {
+    let mut conns = JoinSet::new();
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let shared = shared.clone();
+        let acceptor = acceptor.clone();
+        conns.spawn(async move {
+            let svc = hyper::service::service_fn(move |req| {
+                let shared = shared.clone();
+                async move { Ok::<_, Infallible>(route(shared, req).await) }
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            match acceptor {
+                Some(a) => {
+                    if let Ok(tls) = a.accept(tcp).await {
+                        let _ = builder.serve_connection(TokioIo::new(tls), svc).await;
+                    }
+                }
+                None => {
+                    let _ = builder.serve_connection(TokioIo::new(tcp), svc).await;
+                }
+            }
+        });
+        while conns.try_join_next().is_some() {}
+    }
+}
+
+fn json_response(code: u16, v: &Value, content_type: &str, warnings: &[String]) -> Response<Body> {
+    let mut b = Response::builder()
+        .status(code)
+        .header("content-type", content_type);
+    for w in warnings {
+        b = b.header("warning", format!("299 - {:?}", w));
+    }
+    b.body(full(v.to_string()))
+        .unwrap_or_else(|_| Response::new(full(Bytes::new())))
+}
+
+fn error_response(e: &ApiError) -> Response<Body> {
+    json_response(e.code, &e.to_status(), "application/json", &[])
+}
+
+fn query_map(q: Option<&str>) -> HashMap<String, String> {
+    url::form_urlencoded::parse(q.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}
+
+async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    let query = query_map(parts.uri.query());
+    let header = |h: &str| {
+        parts
+            .headers
+            .get(h)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let accept = header("accept");
+    let user_agent = header("user-agent");
+    let content_type = header("content-type");
+    let segs: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+
+    // Non-resource endpoints.
+    let reg_doc = |f: &dyn Fn(&crate::resources::Registry) -> Option<Value>| {
+        let st = shared.state();
+        f(&st.registry)
+    };
+    let simple = |v: Option<Value>| match v {
+        Some(v) => json_response(200, &v, "application/json", &[]),
+        None => error_response(&path_not_found()),
+    };
+    let non_resource_key = |shared: &Shared| {
+        shared.controls.on_request(RequestKey {
+            verb: "get".into(),
+            resource: String::new(),
+            user_agent: user_agent.clone(),
+            field_manager: String::new(),
+        });
+    };
+    match (parts.method.clone(), segs.as_slice()) {
+        (Method::GET, ["version"]) => {
+            non_resource_key(&shared);
+            return simple(Some(discovery::version()));
+        }
+        (Method::GET, ["healthz" | "readyz" | "livez"]) => {
+            return Response::builder()
+                .status(200)
+                .body(full("ok"))
+                .unwrap_or_else(|_| Response::new(full("ok")));
+        }
+        (Method::GET, ["api"]) => {
+            non_resource_key(&shared);
+            if discovery::wants_aggregated(&accept) {
+                let v = reg_doc(&|r| Some(discovery::aggregated(r, true)));
+                return json_response(200, &v.unwrap_or_default(), discovery::AGGREGATED_CT, &[]);
+            }
+            return simple(Some(discovery::api_versions()));
+        }
+        (Method::GET, ["apis"]) => {
+            non_resource_key(&shared);
+            if discovery::wants_aggregated(&accept) {
+                let v = reg_doc(&|r| Some(discovery::aggregated(r, false)));
+                return json_response(200, &v.unwrap_or_default(), discovery::AGGREGATED_CT, &[]);
+            }
+            return simple(reg_doc(&|r| Some(discovery::api_group_list(r))));
+        }
+        (Method::GET, ["api", v]) => {
+            non_resource_key(&shared);
+            return simple(reg_doc(&|r| discovery::resource_list(r, "", v)));
+        }
+        (Method::GET, ["apis", g]) => {
+            non_resource_key(&shared);
+            return simple(reg_doc(&|r| discovery::api_group(r, g)));
+        }
+        (Method::GET, ["apis", g, v]) => {
+            non_resource_key(&shared);
+            return simple(reg_doc(&|r| discovery::resource_list(r, g, v)));
+        }
+        (Method::GET, ["openapi", "v2"]) => {
+            non_resource_key(&shared);
+            if !accept.is_empty() && !accept.contains("json") && !accept.contains("*/*") {
+                return error_response(&ApiError::new(
+                    406,
+                    "NotAcceptable",
+                    "only application/json is served for /openapi/v2",
+                ));
+            }
+            return simple(reg_doc(&|r| Some(openapi::v2_document(r))));
+        }
+        (Method::GET, ["openapi", "v3"]) => {
+            non_resource_key(&shared);
+            return simple(reg_doc(&|r| Some(openapi::v3_index(r))));
+        }
+        (Method::GET, ["openapi", "v3", "api", v]) => {
+            non_resource_key(&shared);
+            return simple(reg_doc(&|r| openapi::v3_document(r, "", v)));
+        }
+        (Method::GET, ["openapi", "v3", "apis", g, v]) => {
+            non_resource_key(&shared);
+            return simple(reg_doc(&|r| openapi::v3_document(r, g, v)));
+        }
+        (Method::GET, []) => {
+            return simple(Some(
+                json!({"paths": ["/api", "/api/v1", "/apis", "/openapi/v2", "/openapi/v3", "/version", "/healthz"]}),
+            ));
+        }
+        _ => {}
+    }
+
+    let (group, version, rest): (&str, &str, &[&str]) = match segs.as_slice() {
+        ["api", v, rest @ ..] => ("", v, rest),
+        ["apis", g, v, rest @ ..] => (g, v, rest),
+        _ => return error_response(&path_not_found()),
+    };
+    let (plural, ns, name, sub) = {
+        let st = shared.state();
+        let reg = &st.registry;
+        match rest {
+            ["namespaces", ns, p, tail @ ..]
+                if reg.find(group, version, p).is_some_and(|i| i.namespaced) =>
+            {
+                (
+                    p.to_string(),
+                    Some(ns.to_string()),
+                    tail.first().map(|s| s.to_string()),
+                    tail.get(1).map(|s| s.to_string()),
+                )
+            }
+            [p, tail @ ..] => (
+                p.to_string(),
+                None,
+                tail.first().map(|s| s.to_string()),
+                tail.get(1).map(|s| s.to_string()),
+            ),
+            _ => return error_response(&path_not_found()),
+        }
+    };
+    let info = shared.state().registry.find(group, version, &plural);
+    let Some(info) = info else {
+        return error_response(&path_not_found());
+    };
+    if info.namespaced && ns.is_none() && name.is_some() {
+        return error_response(&path_not_found());
+    }
+    let has_name = name.is_some();
+    let verb: &'static str = match (&parts.method, has_name) {
+        (&Method::GET, true) => "get",
+        (&Method::GET, false) => {
+            if matches!(query.get("watch").map(String::as_str), Some("true" | "1")) {
+                "watch"
+            } else {
+                "list"
+            }
+        }
+        (&Method::POST, false) => "create",
+        (&Method::PUT, true) => "update",
+        (&Method::PATCH, true) => "patch",
+        (&Method::DELETE, true) => "delete",
+        (&Method::DELETE, false) => "deletecollection",
+        _ => return error_response(&ApiError::method_not_allowed()),
+    };
+    if let Some(s) = &sub
+        && !(s == "status" && info.status)
+    {
+        return error_response(&path_not_found());
+    }
+    let resource = match &sub {
+        Some(s) => format!("{}/{}", info.plural, s),
+        None => info.plural.clone(),
+    };
+    let (delay, fault) = shared.controls.on_request(RequestKey {
+        verb: verb.into(),
+        resource,
+        user_agent: user_agent.clone(),
+        field_manager: query.get("fieldManager").cloned().unwrap_or_default(),
+    });
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
+    if let Some(code) = fault {
+        let e = match code {
+            409 => ApiError::conflict(&info, name.as_deref().unwrap_or_default()),
+            410 => ApiError::gone("injected: too old resource version"),
+            429 => ApiError::new(429, "TooManyRequests", "injected: too many requests"),
+            503 => ApiError::new(503, "ServiceUnavailable", "injected: service unavailable"),
+            c => ApiError::new(c, "InternalError", format!("injected fault ({c})")),
+        };
+        return error_response(&e);
+    }
+    let body = match body.collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => return error_response(&ApiError::bad_request(e.to_string())),
+    };
+    let rr = ResReq {
+        verb,
+        info,
+        ns,
+        name,
+        sub,
+        query,
+        accept,
+        content_type,
+        body,
+        user_agent,
+    };
+    if verb == "watch" {
+        return match watch::watch(&shared, &rr) {
+            Ok(resp) => resp,
+            Err(e) => error_response(&e),
+        };
+    }
+    let as_table = crate::table::wants_table(&rr.accept) && matches!(verb, "get" | "list");
+    match handlers::handle(&shared, rr).await {
+        Ok(reply) => {
+            let ct = if as_table {
+                "application/json;as=Table;v=v1;g=meta.k8s.io"
+            } else {
+                "application/json"
+            };
+            json_response(reply.code, &reply.body, ct, &reply.warnings)
+        }
+        Err(e) => error_response(&e),
+    }
+}
