@@ -154,7 +154,11 @@ pub fn parse_manifests(path: &str, text: &str) -> Result<Vec<LocatedManifest>, M
     for (offset, document) in split_documents(text) {
         let located = |(location, message): (SourceLocation, String)| ManifestError {
             location: SourceLocation {
-                line: if location.line == 0 { 0 } else { location.line + offset },
+                line: if location.line == 0 {
+                    0
+                } else {
+                    location.line + offset
+                },
                 ..location
             },
             message,
@@ -173,23 +177,36 @@ pub fn parse_manifests(path: &str, text: &str) -> Result<Vec<LocatedManifest>, M
                 message: "a manifest must be a mapping with apiVersion and kind".to_owned(),
             });
         };
-        let api_version = object.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        let api_version = object
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
+        let first_content_line = document
+            .lines()
+            .position(|line| !line.trim().is_empty() && !line.trim_start().starts_with('#'))
+            .map_or(1, |index| index as u64 + 1);
         let document_location = SourceLocation {
             path: path.to_owned(),
-            line: offset + 1,
+            line: offset + first_content_line,
             column: 1,
         };
         if api_version.split('/').next() != Some(crate::api::GROUP) {
             continue;
         }
         let manifest = match (api_version, kind) {
-            (API_VERSION, "MmfPlugin") => {
-                Manifest::Plugin(Box::new(typed(path, offset, &document, &value)?))
-            }
-            (API_VERSION, "MmfService") => {
-                Manifest::Service(Box::new(typed(path, offset, &document, &value)?))
-            }
+            (API_VERSION, "MmfPlugin") => Manifest::Plugin(Box::new(typed(
+                &document_location,
+                offset,
+                &document,
+                &value,
+            )?)),
+            (API_VERSION, "MmfService") => Manifest::Service(Box::new(typed(
+                &document_location,
+                offset,
+                &document,
+                &value,
+            )?)),
             _ => {
                 return Err(ManifestError {
                     location: document_location,
@@ -210,30 +227,34 @@ pub fn parse_manifests(path: &str, text: &str) -> Result<Vec<LocatedManifest>, M
 /// Deserializes a document into its type: type errors come with line and column, and unknown
 /// fields are refused by path, as `kubectl apply` (strict field validation) would refuse them.
 fn typed<T: DeserializeOwned>(
-    path: &str,
+    document_location: &SourceLocation,
     offset: u64,
     document: &str,
     value: &Value,
 ) -> Result<T, ManifestError> {
     let object: T = serde_saphyr::from_str(document).map_err(|e| {
-        let (location, message) = yaml_error(path, offset, &e);
+        let (location, message) = yaml_error(&document_location.path, offset, &e);
         ManifestError { location, message }
     })?;
     let mut unknown = Vec::new();
     let _: Result<T, _> = serde_ignored::deserialize(value, |field| {
-        unknown.push(field.to_string());
+        let field = field.to_string();
+        // The derived types read apiVersion and kind themselves, checked above.
+        if field != "apiVersion" && field != "kind" {
+            unknown.push(field);
+        }
     });
     if let Some(field) = unknown.first() {
         return Err(ManifestError {
-            location: SourceLocation {
-                path: path.to_owned(),
-                line: offset + 1,
-                column: 1,
-            },
+            location: document_location.clone(),
             message: format!(
                 "unknown field {field:?}{}",
                 if unknown.len() > 1 {
-                    format!(" (and {} more: {})", unknown.len() - 1, unknown[1..].join(", "))
+                    format!(
+                        " (and {} more: {})",
+                        unknown.len() - 1,
+                        unknown[1..].join(", ")
+                    )
                 } else {
                     String::new()
                 }
@@ -241,4 +262,13 @@ fn typed<T: DeserializeOwned>(
         });
     }
     Ok(object)
+}
+
+/// Serializes to YAML the way every output of the project is written: block style, multi-line
+/// strings as `|` blocks, long single-line strings (image references) left on one line.
+pub fn to_yaml<T: serde::Serialize>(value: &T) -> Result<String, serde_saphyr::SerializeError> {
+    let options = serde_saphyr::ser_options! {
+        folded_wrap_chars: 100_000,
+    };
+    serde_saphyr::to_string_with_options(value, options)
 }

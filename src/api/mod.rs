@@ -11,7 +11,7 @@ pub mod service;
 
 pub use plugin::{
     MmfPlugin, MmfPluginSpec, MmfPluginStatus, PluginDependency, PluginSignature, RateLimit, Route,
-    ServiceDefinition,
+    ServiceDefinition, SignatureAlgorithm,
 };
 pub use service::{
     MetricsSpec, MmfService, MmfServiceSpec, MmfServiceStatus, PluginLoadState, PluginRef,

@@ -25,10 +25,29 @@ use super::schema;
     category = "mmf",
     derive = "PartialEq",
     doc = "A signed Marty Microservices Framework plugin package that MmfServices in the same namespace can load.",
-    printcolumn(name = "Version", type_ = "string", json_path = ".spec.version", description = "Plugin version"),
-    printcolumn(name = "Verified", type_ = "string", json_path = ".status.conditions[?(@.type==\"SignatureVerified\")].status", description = "Whether the signature checked out"),
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status", description = "Whether services may load the plugin"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Version",
+        type_ = "string",
+        json_path = ".spec.version",
+        description = "Plugin version"
+    ),
+    printcolumn(
+        name = "Verified",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"SignatureVerified\")].status",
+        description = "Whether the signature checked out"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status",
+        description = "Whether services may load the plugin"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct MmfPluginSpec {

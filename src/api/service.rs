@@ -25,11 +25,35 @@ use super::schema;
     category = "mmf",
     derive = "PartialEq",
     doc = "A Marty Microservices Framework service and the plugins it loads.",
-    printcolumn(name = "Environment", type_ = "string", json_path = ".status.environment", description = "Environment policy in force"),
-    printcolumn(name = "Replicas", type_ = "string", json_path = ".status.replicaSummary", description = "Ready/desired replicas"),
-    printcolumn(name = "Plugins", type_ = "string", json_path = ".status.loadedPlugins", description = "Loaded plugins in load order"),
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status", description = "Whether the service is available with every required plugin"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Environment",
+        type_ = "string",
+        json_path = ".status.environment",
+        description = "Environment policy in force"
+    ),
+    printcolumn(
+        name = "Replicas",
+        type_ = "string",
+        json_path = ".status.replicaSummary",
+        description = "Ready/desired replicas"
+    ),
+    printcolumn(
+        name = "Plugins",
+        type_ = "string",
+        json_path = ".status.loadedPlugins",
+        description = "Loaded plugins in load order"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status",
+        description = "Whether the service is available with every required plugin"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct MmfServiceSpec {

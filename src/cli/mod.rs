@@ -1,7 +1,14 @@
 //! The `mmf` command line: a thin shell that reads files, calls the core and prints results.
 //! Errors go to stderr, one line per problem.
 
+mod check;
+mod crds;
+mod generate;
+mod input;
 mod keys;
+mod render;
+
+pub use crds::crd_documents;
 
 use std::process::ExitCode;
 
@@ -18,6 +25,15 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Print the Kubernetes objects the operator would apply for the given MmfServices.
+    Render(render::RenderArgs),
+    /// Check MmfPlugins and MmfServices against an environment policy (exit 1 on violations).
+    Check(check::CheckArgs),
+    /// Scaffold new manifests.
+    #[command(subcommand)]
+    Generate(generate::GenerateCommand),
+    /// Print the CustomResourceDefinitions (the same documents as crds/*.yaml).
+    Crds,
     /// Generate an ECDSA P-256 or Ed25519 signing key pair (PKCS#8 / SPKI PEM).
     Keygen(keys::KeygenArgs),
     /// Print the exact bytes a plugin signature covers (RFC 8785 canonical JSON).
@@ -32,6 +48,10 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Render(args) => render::run(&args),
+        Command::Check(args) => check::run(&args),
+        Command::Generate(command) => generate::run(&command),
+        Command::Crds => crds::run(),
         Command::Keygen(args) => keys::keygen(&args),
         Command::Payload(args) => keys::payload(&args),
         Command::Sign(args) => keys::sign(&args),

@@ -52,11 +52,15 @@ fn read_yaml_files(
     }
     paths.sort();
     for path in paths {
-        let size = std::fs::metadata(&path).map_err(|e| io_error(&path, e))?.len();
+        let size = std::fs::metadata(&path)
+            .map_err(|e| io_error(&path, e))?
+            .len();
         if size > MAX_CONFIG_FILE_BYTES {
             return Err(ConfigError::Io {
                 path: path.display().to_string(),
-                message: format!("file is {size} bytes, more than the {MAX_CONFIG_FILE_BYTES} allowed"),
+                message: format!(
+                    "file is {size} bytes, more than the {MAX_CONFIG_FILE_BYTES} allowed"
+                ),
             });
         }
         let text = std::fs::read_to_string(&path).map_err(|e| io_error(&path, e))?;

@@ -98,7 +98,9 @@ impl ConfigSet {
                 continue;
             }
             let name = file_stem(&source.relative).to_owned();
-            let mut layered = base.clone().unwrap_or_else(|| Value::Object(Default::default()));
+            let mut layered = base
+                .clone()
+                .unwrap_or_else(|| Value::Object(Default::default()));
             deep_merge(&mut layered, parse_policy_layer(source)?);
             let mut policy: EnvironmentPolicy =
                 serde_json::from_value(layered).map_err(|e| ConfigError::Invalid {
@@ -106,12 +108,10 @@ impl ConfigSet {
                     message: format!("after layering over {BASE_FILE}: {e}"),
                 })?;
             policy.name = name.clone();
-            policy
-                .validate()
-                .map_err(|message| ConfigError::Invalid {
-                    location: SourceLocation::file(&source.path),
-                    message,
-                })?;
+            policy.validate().map_err(|message| ConfigError::Invalid {
+                location: SourceLocation::file(&source.path),
+                message,
+            })?;
             environments.insert(name, policy);
         }
         Ok(ConfigSet {
@@ -156,9 +156,8 @@ fn parse_policy_layer(source: &ConfigSource) -> Result<Value, ConfigError> {
             message: yaml_error(&source.path, 0, &error).1,
         });
     }
-    let value = parse_yaml_value(&source.path, &source.text).map_err(|(location, message)| {
-        ConfigError::Invalid { location, message }
-    })?;
+    let value = parse_yaml_value(&source.path, &source.text)
+        .map_err(|(location, message)| ConfigError::Invalid { location, message })?;
     Ok(match value {
         Value::Null => Value::Object(Default::default()),
         other => other,

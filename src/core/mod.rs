@@ -4,5 +4,10 @@
 //! results, so all three apply the same rules.
 
 pub mod merge;
+pub mod plugin_config;
+pub mod policy;
 pub mod quantity;
+pub mod render;
+pub mod resolve;
 pub mod signature;
+pub mod violation;
