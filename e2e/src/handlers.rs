@@ -90,6 +90,12 @@ pub fn parse_body(r: &ResReq) -> ApiResult<Value> {
     if r.body.is_empty() {
         return Err(ApiError::bad_request("the request body is empty"));
     }
+    if r.content_type
+        .starts_with("application/vnd.kubernetes.protobuf")
+    {
+        return crate::protobuf::decode_envelope(&r.body)
+            .map_err(|m| ApiError::new(415, "UnsupportedMediaType", m));
+    }
     if let Ok(v) = serde_json::from_slice::<Value>(&r.body) {
         return Ok(v);
     }

@@ -21,6 +21,7 @@ mod handlers;
 mod lifecycle;
 mod openapi;
 mod patch;
+mod protobuf;
 mod resources;
 mod schema;
 mod selectors;

@@ -163,7 +163,7 @@ pub fn prepare_create(
     let meta = meta_mut(&mut obj);
     if let Some(ns) = ns {
         match meta.get("namespace").and_then(Value::as_str) {
-            Some(n) if n != ns => {
+            Some(n) if !n.is_empty() && n != ns => {
                 return Err(ApiError::bad_request(
                     "the namespace of the provided object does not match the namespace sent on the request",
                 ));
