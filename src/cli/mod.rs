@@ -33,7 +33,7 @@ enum Command {
     #[command(subcommand)]
     Generate(generate::GenerateCommand),
     /// Print the CustomResourceDefinitions (the same documents as crds/*.yaml).
-    Crds,
+    Crds(crds::CrdsArgs),
     /// Generate an ECDSA P-256 or Ed25519 signing key pair (PKCS#8 / SPKI PEM).
     Keygen(keys::KeygenArgs),
     /// Print the exact bytes a plugin signature covers (RFC 8785 canonical JSON).
@@ -51,7 +51,7 @@ pub fn main() -> ExitCode {
         Command::Render(args) => render::run(&args),
         Command::Check(args) => check::run(&args),
         Command::Generate(command) => generate::run(&command),
-        Command::Crds => crds::run(),
+        Command::Crds(args) => crds::run(&args),
         Command::Keygen(args) => keys::keygen(&args),
         Command::Payload(args) => keys::payload(&args),
         Command::Sign(args) => keys::sign(&args),

@@ -115,7 +115,30 @@ pub fn load_order(
             }
         }
     }
-    let priority = |name: &str| priorities.get(name).copied().unwrap_or(100);
+    // A plugin loads as early as its most urgent dependent needs: its effective priority is
+    // the highest among itself and everything that (transitively) depends on it.
+    let mut effective: BTreeMap<&str, i32> = dependencies
+        .keys()
+        .map(|name| (*name, priorities.get(*name).copied().unwrap_or(100)))
+        .collect();
+    for _ in 0..dependencies.len() {
+        let mut changed = false;
+        for (dependent, deps) in &dependencies {
+            let urgency = effective.get(dependent).copied().unwrap_or(100);
+            for dependency in deps {
+                if let Some(current) = effective.get_mut(dependency)
+                    && *current < urgency
+                {
+                    *current = urgency;
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let priority = |name: &str| effective.get(name).copied().unwrap_or(100);
     let mut order = Vec::with_capacity(loadable.len());
     let mut placed: BTreeSet<&str> = BTreeSet::new();
     while placed.len() < dependencies.len() {
