@@ -10,6 +10,10 @@
 //! fields, so a manifest signed offline verifies identically in the CLI, the admission webhook
 //! and the controller.
 //!
+//! The flip side: the typed spec *is* the signed format. A new spec field must serialize to
+//! nothing when unset (`skip_serializing_if`), and a new schema default must not appear in the
+//! output of existing manifests, or every signature made before the change stops verifying.
+//!
 //! Pure: no I/O, no clock; randomness only in [`generate`].
 
 use base64::Engine as _;
