@@ -12,3 +12,4 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod manifest;
+pub mod manifest_edit;
