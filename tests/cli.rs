@@ -129,7 +129,7 @@ fn check_fails_in_a_strict_environment_and_lists_every_violation() {
         .code(1)
         .stdout("2 violation(s) of the production policy (strict) in 1 object(s)\n")
         .stderr(predicate::str::contains(
-            "error: m/plugin.yaml:1:1: MmfPlugin/tagged: spec.signature: ",
+            "error: m/plugin.yaml:1:1: MmfPlugin/tagged: spec.signature is missing: sign the plugin",
         ))
         .stderr(predicate::str::contains(
             "error: m/plugin.yaml:1:1: MmfPlugin/tagged: spec.image: image \"registry.example/tagged:1.0\" is not pinned by digest",

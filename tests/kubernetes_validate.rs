@@ -18,7 +18,10 @@ fn validator() -> Option<PathBuf> {
         "{} is missing: run `bash .ci/test` to create the virtual environment",
         path.display()
     );
-    eprintln!("skipping: {} not installed (run `bash .ci/test` once)", path.display());
+    eprintln!(
+        "skipping: {} not installed (run `bash .ci/test` once)",
+        path.display()
+    );
     None
 }
 
@@ -29,9 +32,13 @@ fn validate(file: &std::path::Path) {
         .arg(file)
         .output()
         .unwrap();
-    let report = String::from_utf8_lossy(&output.stdout).to_string() + &String::from_utf8_lossy(&output.stderr);
+    let report = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{report}");
-    assert!(!report.contains("ERROR") && !report.contains("WARN"), "{report}");
+    assert!(
+        !report.contains("ERROR") && !report.contains("WARN"),
+        "{report}"
+    );
 }
 
 #[test]

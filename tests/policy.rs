@@ -404,3 +404,94 @@ fn configuration_layers_merge_in_the_documented_order() {
         serde_json::json!({"a": "settings-default", "b": "settings-prod", "c": "service", "d": "spec-env", "e": "spec"})
     );
 }
+
+/// The shipped production config and the shipped, signed payment plugin.
+fn shipped() -> (ConfigSet, MmfPlugin) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let configs = mmf_operator::config::load_dir(&root.join("config")).unwrap();
+    let text = std::fs::read_to_string(root.join("plugins/production_payment_service/plugin.yaml"))
+        .unwrap();
+    let plugin = match parse_manifests("plugin.yaml", &text)
+        .unwrap()
+        .remove(0)
+        .manifest
+    {
+        Manifest::Plugin(plugin) => *plugin,
+        Manifest::Service(_) => unreachable!(),
+    };
+    (configs, plugin)
+}
+
+fn production_violations(plugin: &MmfPlugin, configs: &ConfigSet) -> Vec<String> {
+    messages(
+        &evaluate_plugin(plugin, configs.environment("production").unwrap(), configs).violations,
+    )
+}
+
+#[test]
+fn the_shipped_signed_plugin_complies_with_production() {
+    let (configs, plugin) = shipped();
+    assert_eq!(
+        production_violations(&plugin, &configs),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn an_unsigned_plugin_is_a_violation_in_production_only() {
+    let (configs, mut plugin) = shipped();
+    plugin.spec.signature = None;
+    assert_eq!(
+        production_violations(&plugin, &configs),
+        [
+            "MmfPlugin/production-payment: spec.signature is missing: sign the plugin with `mmf sign --key KEY.pem --key-id ID -f FILE`"
+        ]
+    );
+    let development = evaluate_plugin(
+        &plugin,
+        configs.environment("development").unwrap(),
+        &configs,
+    );
+    assert_eq!(messages(&development.violations), Vec::<String>::new());
+}
+
+#[test]
+fn a_tampered_spec_no_longer_verifies() {
+    let (configs, mut plugin) = shipped();
+    plugin.spec.config.as_mut().unwrap()["fraud_detection"]["enabled"] = serde_json::json!(false);
+    assert_eq!(
+        production_violations(&plugin, &configs),
+        [
+            "MmfPlugin/production-payment: spec.signature.value does not verify with key \"mmf-demo-2026\": the spec, the name or the key changed since signing"
+        ]
+    );
+}
+
+#[test]
+fn a_signature_copied_onto_another_plugin_name_does_not_verify() {
+    let (configs, mut plugin) = shipped();
+    plugin.metadata.name = Some("evil-payment".into());
+    assert_eq!(
+        production_violations(&plugin, &configs),
+        [
+            "MmfPlugin/evil-payment: spec.signature.value does not verify with key \"mmf-demo-2026\": the spec, the name or the key changed since signing"
+        ]
+    );
+}
+
+#[test]
+fn a_signature_by_an_untrusted_key_names_the_trusted_ones() {
+    let (configs, mut plugin) = shipped();
+    let key =
+        mmf_operator::core::signature::generate(mmf_operator::api::SignatureAlgorithm::Ed25519)
+            .unwrap();
+    let key = mmf_operator::core::signature::SigningKey::from_pem(&key.private_pem).unwrap();
+    plugin.spec.signature =
+        Some(mmf_operator::core::signature::sign(&plugin, &key, "someone-else").unwrap());
+    assert_eq!(
+        production_violations(&plugin, &configs),
+        [
+            "MmfPlugin/production-payment: spec.signature.keyId \"someone-else\" is not one of the environment's trusted keys (mmf-demo-2026)"
+        ]
+    );
+}

@@ -14,7 +14,11 @@ fn render(environment: &str) -> String {
         .success()
         .get_output()
         .clone();
-    assert_eq!(String::from_utf8_lossy(&output.stderr), "", "no warnings expected");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "",
+        "no warnings expected"
+    );
     String::from_utf8(output.stdout).unwrap()
 }
 

@@ -12,6 +12,8 @@ use super::schema;
 
 /// A plugin package: what it is, where its code lives, what it needs and contributes, and a
 /// signature over all of that.
+// kube-derive takes one printcolumn(...) per column; clippy reads the repeats as duplicates.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "mmf.marty.dev",

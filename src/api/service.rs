@@ -12,6 +12,8 @@ use super::schema;
 /// A microservice built on MMF. The operator turns it into a Deployment, a ConfigMap and a
 /// Service, with the plugins it enables loaded in dependency order. Its environment comes from
 /// its namespace, never from the object itself.
+// kube-derive takes one printcolumn(...) per column; clippy reads the repeats as duplicates.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "mmf.marty.dev",

@@ -108,7 +108,7 @@ pub fn evaluate_plugin(
                 SignatureError::UntrustedKey { .. } => ViolationKind::UntrustedKey,
                 _ => ViolationKind::SignatureInvalid,
             };
-            violations.push(violation(kind, "spec.signature", error.to_string()));
+            violations.push(violation(kind, error.field(), error.to_string()));
             SignatureCheck::Failed
         }
     };

@@ -283,7 +283,7 @@ fn pod_template(
             scheme: Some("HTTP".into()),
             ..HTTPGetAction::default()
         }),
-        grpc: (service.spec.service_type == ServiceType::Grpc).then(|| GRPCAction {
+        grpc: (service.spec.service_type == ServiceType::Grpc).then_some(GRPCAction {
             port: service.spec.port,
             service: None,
         }),

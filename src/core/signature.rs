@@ -87,6 +87,21 @@ pub enum SignatureError {
     },
 }
 
+impl SignatureError {
+    /// The manifest field the error is about, for violations and conditions.
+    pub fn field(&self) -> &'static str {
+        match self {
+            SignatureError::Missing => "spec.signature",
+            SignatureError::UntrustedKey { .. } => "spec.signature.keyId",
+            SignatureError::AlgorithmMismatch { .. } => "spec.signature.algorithm",
+            SignatureError::MalformedValue { .. } | SignatureError::Invalid { .. } => {
+                "spec.signature.value"
+            }
+            SignatureError::BadKey { .. } | SignatureError::Payload { .. } => "spec.signature",
+        }
+    }
+}
+
 /// What a successful verification established, for status and messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
