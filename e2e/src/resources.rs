@@ -226,6 +226,21 @@ impl Registry {
                 ],
             ),
             builtin(
+                "apps",
+                "v1",
+                "ReplicaSet",
+                "replicasets",
+                true,
+                &["rs"],
+                all,
+                true,
+                vec![
+                    col("Desired", "integer", ".spec.replicas"),
+                    col("Current", "integer", ".status.replicas"),
+                    col("Ready", "integer", ".status.readyReplicas"),
+                ],
+            ),
+            builtin(
                 "events.k8s.io",
                 "v1",
                 "Event",

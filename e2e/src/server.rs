@@ -174,6 +174,7 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
         .split('/')
         .filter(|s| !s.is_empty())
         .collect();
+    tracing::debug!(method = %parts.method, uri = %parts.uri, %user_agent, %accept, %content_type, "request");
 
     // Non-resource endpoints.
     let reg_doc = |f: &dyn Fn(&crate::resources::Registry) -> Option<Value>| {
@@ -374,6 +375,9 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
             };
             json_response(reply.code, &reply.body, ct, &reply.warnings)
         }
-        Err(e) => error_response(&e),
+        Err(e) => {
+            tracing::debug!(code = e.code, message = %e.message, "error reply");
+            error_response(&e)
+        }
     }
 }

@@ -119,3 +119,17 @@ impl Env {
         self.kubectl(&["apply", "-f", crd.to_str().unwrap()]).await;
     }
 }
+
+/// Python with `helm_python` importable: `$MMF_E2E_PYTHON`, else `<repo>/.venv/bin/python`.
+pub fn helm_python() -> Option<PathBuf> {
+    let candidate = match std::env::var("MMF_E2E_PYTHON") {
+        Ok(p) => PathBuf::from(p),
+        Err(_) => Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python"),
+    };
+    let ok = std::process::Command::new(&candidate)
+        .args(["-c", "import helm_python"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    ok.then_some(candidate)
+}
