@@ -13,3 +13,4 @@ pub mod config;
 pub mod core;
 pub mod manifest;
 pub mod manifest_edit;
+pub mod state;
