@@ -28,8 +28,9 @@ impl FieldValidation {
     }
 }
 
-/// Built-in defaulting for the kinds whose defaults clients observe.
-fn builtin_defaults(info: &ResourceInfo, obj: &mut Value, st: &mut State) {
+/// Built-in defaulting for the kinds whose defaults clients observe. `cluster_ip` is the
+/// address to allocate to a Service that has none.
+fn builtin_defaults(info: &ResourceInfo, obj: &mut Value, cluster_ip: Value) {
     match (info.group.as_str(), info.kind.as_str()) {
         ("", "Namespace") => {
             let name = obj["metadata"]["name"].clone();
@@ -62,9 +63,7 @@ fn builtin_defaults(info: &ResourceInfo, obj: &mut Value, st: &mut State) {
                 obj["spec"]["type"] = json!("ClusterIP");
             }
             if obj["spec"]["clusterIP"].is_null() && obj["spec"]["type"] != "ExternalName" {
-                let n = st.rv;
-                obj["spec"]["clusterIP"] =
-                    json!(format!("10.96.{}.{}", (n / 250) % 250, n % 250 + 1));
+                obj["spec"]["clusterIP"] = cluster_ip;
                 obj["spec"]["clusterIPs"] = json!([obj["spec"]["clusterIP"].clone()]);
             }
             if obj["spec"]["sessionAffinity"].is_null() {
@@ -239,7 +238,12 @@ pub fn prepare_create(
             _ => {}
         }
     }
-    builtin_defaults(info, &mut obj, st);
+    let n = st.rv;
+    builtin_defaults(
+        info,
+        &mut obj,
+        json!(format!("10.96.{}.{}", (n / 250) % 250, n % 250 + 1)),
+    );
     let warnings = check_custom(info, &mut obj, fv)?;
     if info.kind == "CustomResourceDefinition" && info.group == "apiextensions.k8s.io" {
         crd_status(&mut obj);
@@ -321,6 +325,7 @@ pub fn prepare_update(
             }
         }
     }
+    builtin_defaults(info, &mut new, old["spec"]["clusterIP"].clone());
     let warnings = if sub == Some("status") {
         vec![]
     } else {

@@ -9,7 +9,6 @@ use serde_json::{Map, Value, json};
 enum F {
     Str,
     Bytes,
-    Int,
     Bool,
     Msg(&'static [(u64, &'static str, F)]),
     RepStr,
@@ -169,9 +168,6 @@ fn decode(b: &[u8], schema: &[(u64, &str, F)]) -> Option<Value> {
             }
             F::Bytes => {
                 out.insert(name, json!(b64(r.bytes()?)));
-            }
-            F::Int => {
-                out.insert(name, json!(r.varint()?));
             }
             F::Bool => {
                 out.insert(name, json!(r.varint()? != 0));

@@ -1,0 +1,309 @@
+//! kube-rs watchers and Controllers against the test server, including forced `410 Gone`
+//! and dropped watch connections.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::{
+    Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams, ResourceExt, WatchEvent,
+    WatchParams,
+};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::{WatchStreamExt, watcher};
+use mmf_e2e::TestApiServer;
+
+fn cm(name: &str, v: &str) -> ConfigMap {
+    ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            labels: Some(BTreeMap::from([("role".into(), "parent".into())])),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([("v".into(), v.into())])),
+        ..Default::default()
+    }
+}
+
+async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Seen {
+    Init,
+    Apply(String, String),
+    Delete(String),
+}
+
+#[tokio::test]
+async fn watcher_sees_every_change_in_order_across_gone_and_dropped_watches() {
+    let server = TestApiServer::start().await.unwrap();
+    let client = server.client().await.unwrap();
+    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    let seen = Arc::new(Mutex::new(Vec::<Seen>::new()));
+    let log = seen.clone();
+    let wapi = api.clone();
+    let task = tokio::spawn(async move {
+        let mut s = watcher(wapi, watcher::Config::default())
+            .default_backoff()
+            .boxed();
+        while let Some(ev) = s.next().await {
+            let Ok(ev) = ev else { continue };
+            let rec = match ev {
+                watcher::Event::Init => Seen::Init,
+                watcher::Event::Apply(o) | watcher::Event::InitApply(o) => {
+                    Seen::Apply(o.name_any(), o.data.unwrap_or_default()["v"].clone())
+                }
+                watcher::Event::Delete(o) => Seen::Delete(o.name_any()),
+                watcher::Event::InitDone => continue,
+            };
+            log.lock().unwrap().push(rec);
+        }
+    });
+    let has = |s: &Arc<Mutex<Vec<Seen>>>, x: Seen| {
+        let s = s.clone();
+        move || s.lock().unwrap().contains(&x)
+    };
+    api.create(&PostParams::default(), &cm("a", "1"))
+        .await
+        .unwrap();
+    eventually("v=1", has(&seen, Seen::Apply("a".into(), "1".into()))).await;
+
+    server.faults().expire_watches();
+    let inits = |s: &Arc<Mutex<Vec<Seen>>>| {
+        s.lock()
+            .unwrap()
+            .iter()
+            .filter(|x| **x == Seen::Init)
+            .count()
+    };
+    eventually("relist after 410", || inits(&seen) >= 2).await;
+    api.replace("a", &PostParams::default(), &{
+        let mut c = api.get("a").await.unwrap();
+        c.data = Some(BTreeMap::from([("v".into(), "2".into())]));
+        c
+    })
+    .await
+    .unwrap();
+    eventually("v=2", has(&seen, Seen::Apply("a".into(), "2".into()))).await;
+
+    server.faults().drop_watches();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let patch = serde_json::json!({"data": {"v": "3"}});
+    api.patch("a", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    api.create(&PostParams::default(), &cm("b", "1"))
+        .await
+        .unwrap();
+    api.delete("a", &DeleteParams::default()).await.unwrap();
+    eventually("delete of a", has(&seen, Seen::Delete("a".into()))).await;
+    task.abort();
+
+    let events: Vec<Seen> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| **s != Seen::Init)
+        .cloned()
+        .collect();
+    let versions: Vec<String> = events
+        .iter()
+        .filter_map(|s| match s {
+            Seen::Apply(n, v) if n == "a" => Some(v.clone()),
+            _ => None,
+        })
+        .collect();
+    let mut sorted = versions.clone();
+    sorted.sort();
+    assert_eq!(
+        versions, sorted,
+        "changes to `a` arrive in order: {events:?}"
+    );
+    sorted.dedup();
+    assert_eq!(
+        sorted,
+        vec!["1", "2", "3"],
+        "every version of `a` was seen: {events:?}"
+    );
+    let pos_b = events
+        .iter()
+        .position(|s| *s == Seen::Apply("b".into(), "1".into()))
+        .unwrap();
+    let pos_del = events
+        .iter()
+        .position(|s| *s == Seen::Delete("a".into()))
+        .unwrap();
+    assert!(pos_b < pos_del, "{events:?}");
+    assert!(
+        server.stats().count("list", "configmaps") >= 2,
+        "the 410 forced a relist"
+    );
+}
+
+#[tokio::test]
+async fn watch_from_a_compacted_resource_version_gets_410_gone() {
+    let server = TestApiServer::builder()
+        .event_log_capacity(2)
+        .start()
+        .await
+        .unwrap();
+    let client = server.client().await.unwrap();
+    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    let first = api
+        .create(&PostParams::default(), &cm("c0", "0"))
+        .await
+        .unwrap();
+    for i in 1..5 {
+        api.create(&PostParams::default(), &cm(&format!("c{i}"), "0"))
+            .await
+            .unwrap();
+    }
+    let mut stream = api
+        .watch(&WatchParams::default(), &first.resource_version().unwrap())
+        .await
+        .unwrap()
+        .boxed();
+    match stream.next().await.unwrap().unwrap() {
+        WatchEvent::Error(e) => assert_eq!((e.code, e.reason.as_str()), (410, "Expired")),
+        other => panic!("expected 410, got {other:?}"),
+    }
+    // A recent version still resumes.
+    let latest = api.get("c4").await.unwrap().resource_version().unwrap();
+    let mut stream = api
+        .watch(&WatchParams::default().timeout(2), &latest)
+        .await
+        .unwrap()
+        .boxed();
+    api.create(&PostParams::default(), &cm("c5", "0"))
+        .await
+        .unwrap();
+    match stream.next().await.unwrap().unwrap() {
+        WatchEvent::Added(o) => assert_eq!(o.name_any(), "c5"),
+        other => panic!("expected ADDED c5, got {other:?}"),
+    }
+}
+
+#[derive(Clone)]
+struct Ctx {
+    client: kube::Client,
+}
+
+async fn reconcile(parent: Arc<ConfigMap>, ctx: Arc<Ctx>) -> Result<Action, kube::Error> {
+    let ns = parent.namespace().unwrap();
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
+    let child = serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": format!("{}-child", parent.name_any()), "ownerReferences": [{
+            "apiVersion": "v1", "kind": "ConfigMap", "name": parent.name_any(), "uid": parent.uid().unwrap(), "controller": true
+        }]},
+        "stringData": {"v": parent.data.clone().unwrap_or_default().get("v").cloned().unwrap_or_default()},
+    });
+    secrets
+        .patch(
+            &format!("{}-child", parent.name_any()),
+            &PatchParams::apply("e2e-controller").force(),
+            &Patch::Apply(&child),
+        )
+        .await?;
+    Ok(Action::await_change())
+}
+
+fn error_policy(_: Arc<ConfigMap>, _: &kube::Error, _: Arc<Ctx>) -> Action {
+    Action::requeue(Duration::from_millis(100))
+}
+
+#[tokio::test]
+async fn controller_keeps_children_in_sync_across_gone_and_dropped_watches() {
+    let server = TestApiServer::start().await.unwrap();
+    let client = server.client().await.unwrap();
+    let parents: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "default");
+    let ctrl = Controller::new(
+        parents.clone(),
+        watcher::Config::default().labels("role=parent"),
+    )
+    .owns(secrets.clone(), watcher::Config::default())
+    .run(
+        reconcile,
+        error_policy,
+        Arc::new(Ctx {
+            client: client.clone(),
+        }),
+    )
+    .for_each(|_| async {});
+    let task = tokio::spawn(ctrl);
+    let child_value = |secrets: Api<Secret>| async move {
+        secrets
+            .get_opt("p-child")
+            .await
+            .unwrap()
+            .and_then(|s| s.data)
+            .map(|d| String::from_utf8(d["v"].0.clone()).unwrap())
+    };
+    parents
+        .create(&PostParams::default(), &cm("p", "1"))
+        .await
+        .unwrap();
+    wait_value(&secrets, "1", child_value).await;
+
+    server.faults().expire_watches();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    parents
+        .patch(
+            "p",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"data": {"v": "2"}})),
+        )
+        .await
+        .unwrap();
+    wait_value(&secrets, "2", child_value).await;
+
+    server.faults().drop_watches();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    parents
+        .patch(
+            "p",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"data": {"v": "3"}})),
+        )
+        .await
+        .unwrap();
+    wait_value(&secrets, "3", child_value).await;
+
+    // Deleting the parent garbage-collects the child through its ownerReference.
+    parents.delete("p", &DeleteParams::default()).await.unwrap();
+    for _ in 0..100 {
+        if secrets.get_opt("p-child").await.unwrap().is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(secrets.get_opt("p-child").await.unwrap().is_none());
+    assert!(server.stats().writes_by("e2e-controller") >= 3);
+    task.abort();
+}
+
+async fn wait_value<F, Fut>(secrets: &Api<Secret>, want: &str, f: F)
+where
+    F: Fn(Api<Secret>) -> Fut,
+    Fut: std::future::Future<Output = Option<String>>,
+{
+    for _ in 0..200 {
+        if f(secrets.clone()).await.as_deref() == Some(want) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("child never reached v={want}");
+}
