@@ -154,11 +154,16 @@ fn denial(name: &str, status: &Value) -> ApiError {
         (None, Some(r)) => format!("{denied}: {r}"),
         _ => format!("{denied} without explanation"),
     };
-    let reason: &'static str = match code {
-        403 => "Forbidden",
-        409 => "Conflict",
-        422 => "Invalid",
-        _ => "BadRequest",
+    // The webhook's reason is passed through, as kube-apiserver does.
+    let reason: &'static str = match status["reason"].as_str().unwrap_or_default() {
+        "Forbidden" => "Forbidden",
+        "Invalid" => "Invalid",
+        "BadRequest" => "BadRequest",
+        "Conflict" => "Conflict",
+        "Unauthorized" => "Unauthorized",
+        "NotFound" => "NotFound",
+        "AlreadyExists" => "AlreadyExists",
+        _ => "",
     };
     let mut e = ApiError::new(code, reason, message);
     if status["details"].is_object() {

@@ -121,6 +121,11 @@ impl ApiError {
         if !self.details.is_null() {
             v["details"] = self.details.clone();
         }
+        if self.reason.is_empty()
+            && let Some(m) = v.as_object_mut()
+        {
+            m.remove("reason");
+        }
         v
     }
 }
