@@ -21,6 +21,8 @@ use crate::status::{ApiError, ApiResult};
 use crate::store::{EventType, State};
 use crate::{deployment_sim, patch, table};
 
+type ObjEntry<'a> = (&'a (String, String), &'a Arc<Value>);
+
 /// A parsed request against a resource.
 pub struct ResReq {
     pub verb: &'static str,
@@ -175,7 +177,7 @@ fn list(shared: &Shared, r: &ResReq) -> ApiResult<Reply> {
     let mut next: Option<(String, String)> = None;
     let mut remaining = 0u64;
     if let Some(t) = st.types.get(&r.info.key()) {
-        let range: Box<dyn Iterator<Item = (&(String, String), &Arc<Value>)>> = match &start {
+        let range: Box<dyn Iterator<Item = ObjEntry<'_>>> = match &start {
             Some(s) => Box::new(t.objects.range(s.clone()..).filter(move |(k, _)| *k != s)),
             None => Box::new(t.objects.iter()),
         };
@@ -418,9 +420,7 @@ async fn patch_verb(shared: &Arc<Shared>, r: &ResReq) -> ApiResult<Reply> {
         return Err(ApiError::new(
             415,
             "UnsupportedMediaType",
-            format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
-            ),
+            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
         ));
     }
     for _ in 0..10 {

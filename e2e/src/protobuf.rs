@@ -128,7 +128,7 @@ fn map_entry(b: &[u8], bytes_value: bool) -> Option<(String, Value)> {
     let mut r = Reader { b, i: 0 };
     let (mut k, mut v) = (
         String::new(),
-        if bytes_value { json!("") } else { json!("") },
+        json!(""),
     );
     while r.i < b.len() {
         let tag = r.varint()?;

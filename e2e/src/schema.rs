@@ -25,11 +25,9 @@ pub fn apply_defaults(schema: &Value, v: &mut Value) {
                 }
             }
         }
-        Value::Array(items) => {
-            if schema["items"].is_object() {
-                for i in items {
-                    apply_defaults(&schema["items"], i);
-                }
+        Value::Array(items) if schema["items"].is_object() => {
+            for i in items {
+                apply_defaults(&schema["items"], i);
             }
         }
         _ => {}
@@ -91,11 +89,9 @@ pub fn prune(schema: &Value, v: &mut Value, path: &str, root: bool, unknown: &mu
                 m.clear();
             }
         }
-        Value::Array(items) => {
-            if schema["items"].is_object() {
-                for (i, c) in items.iter_mut().enumerate() {
-                    prune(&schema["items"], c, &format!("{path}[{i}]"), false, unknown);
-                }
+        Value::Array(items) if schema["items"].is_object() => {
+            for (i, c) in items.iter_mut().enumerate() {
+                prune(&schema["items"], c, &format!("{path}[{i}]"), false, unknown);
             }
         }
         _ => {}

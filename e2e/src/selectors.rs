@@ -206,7 +206,7 @@ pub fn json_path<'a>(obj: &'a Value, path: &str) -> Vec<&'a Value> {
                         }
                         match x {
                             Value::String(s) => s == val,
-                            other => other.to_string() == val,
+                            other => other.to_string().as_str() == val,
                         }
                     })
                     .collect();

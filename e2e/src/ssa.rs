@@ -155,7 +155,7 @@ pub fn remove_path(obj: &mut Value, p: &[Pe]) {
         }
         Pe::V(v) => {
             if let Some(a) = cur.as_array_mut() {
-                a.retain(|i| i.to_string() != *v);
+                a.retain(|i| i.to_string().as_str() != v.as_str());
             }
         }
         Pe::Dot => {}
