@@ -126,10 +126,7 @@ fn b64(b: &[u8]) -> String {
 
 fn map_entry(b: &[u8], bytes_value: bool) -> Option<(String, Value)> {
     let mut r = Reader { b, i: 0 };
-    let (mut k, mut v) = (
-        String::new(),
-        json!(""),
-    );
+    let (mut k, mut v) = (String::new(), json!(""));
     while r.i < b.len() {
         let tag = r.varint()?;
         match (tag >> 3, tag & 7) {
