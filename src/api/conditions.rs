@@ -32,6 +32,7 @@ pub mod reasons {
     pub const IMAGE_NOT_PINNED: &str = "ImageNotPinned";
     pub const LIMITS_EXCEEDED: &str = "LimitsExceeded";
     pub const CONFIG_INVALID: &str = "ConfigInvalid";
+    pub const CONFIG_VALID_REASON: &str = "ConfigValid";
     pub const DEPENDENCY_MISSING: &str = "DependencyMissing";
     pub const DEPENDENCY_VERSION_MISMATCH: &str = "DependencyVersionMismatch";
     pub const DEPENDENCY_CYCLE: &str = "DependencyCycle";

@@ -11,4 +11,5 @@ pub mod quantity;
 pub mod render;
 pub mod resolve;
 pub mod signature;
+pub mod status;
 pub mod violation;
