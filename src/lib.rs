@@ -10,6 +10,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod controller;
 pub mod core;
 pub mod manifest;
 pub mod manifest_edit;

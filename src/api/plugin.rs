@@ -251,6 +251,7 @@ pub struct MmfPluginStatus {
     pub observed_generation: Option<i64>,
     /// `Ready`, `SignatureVerified`, `ConfigValid` and `PolicyCompliant`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
     /// `sha256:` digest of the signed payload, identifying exactly what was verified.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -80,6 +80,7 @@ pub struct MmfServiceSpec {
     /// Plugins to load, with service-specific configuration overrides. Names are unique.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
     #[x_kube(validation = Rule::new("self.all(p, self.exists_one(q, q.name == p.name))").message("plugin names must be unique within a service"))]
     pub plugins: Vec<PluginRef>,
 
@@ -253,6 +254,7 @@ pub struct MmfServiceStatus {
     pub plugins: Vec<PluginStatus>,
     /// `Ready`, `PluginsResolved`, `PolicyCompliant` and `Available`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
 }
 

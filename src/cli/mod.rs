@@ -7,6 +7,7 @@ mod generate;
 mod input;
 mod keys;
 mod render;
+mod run;
 
 pub use crds::crd_documents;
 
@@ -25,6 +26,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the operator: reconcile MmfPlugins and MmfServices, serve probes, metrics and the
+    /// admission webhook.
+    Run(Box<run::RunArgs>),
     /// Print the Kubernetes objects the operator would apply for the given MmfServices.
     Render(render::RenderArgs),
     /// Check MmfPlugins and MmfServices against an environment policy (exit 1 on violations).
@@ -48,6 +52,7 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(args) => run::run(&args),
         Command::Render(args) => render::run(&args),
         Command::Check(args) => check::run(&args),
         Command::Generate(command) => generate::run(&command),

@@ -1,0 +1,149 @@
+//! `mmf run`: the operator process.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+
+use crate::controller::{self, Extension, RunOptions};
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log pipelines.
+    Json,
+}
+
+/// Arguments of `mmf run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Directory of base.yaml, the environment files and plugins/ (reloaded when it changes).
+    #[arg(long, env = "MMF_CONFIG_DIR", default_value = "config")]
+    pub config_dir: PathBuf,
+    /// Environment for namespaces without the `mmf.marty.dev/environment` label.
+    #[arg(long, env = "MMF_ENVIRONMENT", default_value = "development")]
+    pub environment: String,
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(long, default_value = "0.0.0.0:8081")]
+    pub probe_addr: SocketAddr,
+    /// Address of the admission webhook (HTTPS), or `none` to disable it.
+    #[arg(long, default_value = "0.0.0.0:9443")]
+    pub webhook_addr: String,
+    /// Create or update the ValidatingWebhookConfiguration to call this URL (local runs, tests).
+    /// Without it the operator only keeps the chart's configuration's caBundle current.
+    #[arg(long)]
+    pub webhook_url: Option<String>,
+    /// Serve the webhook with certificate files (tls.crt, tls.key) from this directory, e.g. from
+    /// cert-manager, instead of the self-managed CA.
+    #[arg(long)]
+    pub webhook_cert_dir: Option<PathBuf>,
+    /// Secret (in the operator namespace) holding the self-managed CA and serving certificate.
+    #[arg(long, default_value = "mmf-operator-webhook-tls")]
+    pub webhook_secret: String,
+    /// Service in front of the webhook (the serving certificate's DNS names).
+    #[arg(long, default_value = "mmf-operator-webhook")]
+    pub webhook_service: String,
+    /// Name of the ValidatingWebhookConfiguration to keep current.
+    #[arg(long, default_value = "mmf-operator")]
+    pub webhook_configuration: String,
+    /// Environments whose namespaces get `failurePolicy: Fail`.
+    #[arg(long, value_delimiter = ',', default_value = "production")]
+    pub fail_closed_environments: Vec<String>,
+    /// The operator's namespace (Lease, webhook Secret).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "mmf-system")]
+    pub namespace: String,
+    /// Elect a leader among replicas (disable only for a single local process).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_election: bool,
+    /// Lease used for the election.
+    #[arg(long, default_value = "mmf-operator")]
+    pub lease_name: String,
+    /// Reconciliations in parallel per controller.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: u16,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// Sets up logging (`RUST_LOG`, default info) once.
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// kube, the webhook and the test server all use rustls with ring; install it as the process
+/// default before any TLS config is built.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl RunArgs {
+    /// The controller settings these flags describe.
+    pub fn options(&self) -> RunOptions {
+        RunOptions {
+            config_dir: self.config_dir.clone(),
+            default_environment: self.environment.clone(),
+            probe_addr: self.probe_addr,
+            namespace: self.namespace.clone(),
+            leader_election: self.leader_election,
+            lease_name: self.lease_name.clone(),
+            identity: controller::default_identity(),
+            concurrency: self.concurrency.max(1),
+            config_poll: Duration::from_secs(10),
+        }
+    }
+
+    /// The webhook server, unless `--webhook-addr none`.
+    pub fn extensions(&self) -> anyhow::Result<Vec<Extension>> {
+        if self.webhook_addr == "none" {
+            return Ok(Vec::new());
+        }
+        let _addr: SocketAddr = self.webhook_addr.parse().with_context(|| {
+            format!(
+                "--webhook-addr {:?} is not HOST:PORT or none",
+                self.webhook_addr
+            )
+        })?;
+        tracing::warn!(
+            "the admission webhook is not built into this version yet; serving without it"
+        );
+        Ok(Vec::new())
+    }
+}
+
+/// Runs the operator until SIGTERM.
+pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    init_logging(args.log_format);
+    install_crypto_provider();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let client = kube::Client::try_default()
+            .await
+            .context("connecting to the cluster (KUBECONFIG or in-cluster config)")?;
+        controller::run(
+            client,
+            args.options(),
+            args.extensions()?,
+            controller::shutdown_signal(),
+        )
+        .await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,413 @@
+//! The watch caches every replica keeps (the webhook reads them too), and the reconcile
+//! triggers they produce for the leader.
+//!
+//! ```text
+//! [MmfPlugin] --index--> [MmfService] <-- owns -- [Deployment, ConfigMap, Service]
+//!      ^                      ^
+//!      +---- [Namespace environment label] ----+
+//! ```
+//! Only what the operator owns is watched among built-in kinds (selected by label), namespaces
+//! are watched as metadata only, and `managedFields` are dropped from everything cached.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
+use kube::api::{Api, PartialObjectMeta};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource, ResourceExt};
+use prometheus_client::metrics::gauge::Gauge;
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
+
+use super::index::PluginIndex;
+use crate::api::{ENVIRONMENT_LABEL, MmfPlugin, MmfService};
+use crate::state::{ClusterView, SharedConfig};
+
+/// Label selecting the children the operator owns.
+pub const OWNED_SELECTOR: &str = "app.kubernetes.io/managed-by=mmf-operator";
+
+/// Senders into the running controllers; `None` while this replica is not the leader, so
+/// triggers are dropped instead of piling up.
+#[derive(Default)]
+struct TriggerSenders {
+    plugins: Option<mpsc::UnboundedSender<ObjectRef<MmfPlugin>>>,
+    services: Option<mpsc::UnboundedSender<ObjectRef<MmfService>>>,
+}
+
+/// Reflector stores, the plugin index and the trigger plumbing.
+pub struct Caches {
+    pub plugins: Store<MmfPlugin>,
+    pub services: Store<MmfService>,
+    pub namespaces: Store<PartialObjectMeta<Namespace>>,
+    pub deployments: Store<Deployment>,
+    pub config_maps: Store<ConfigMap>,
+    pub kube_services: Store<Service>,
+    index: Mutex<PluginIndex>,
+    environments: Mutex<HashMap<String, Option<String>>>,
+    senders: Mutex<TriggerSenders>,
+    synced: AtomicBool,
+    config: Arc<SharedConfig>,
+    /// Triggers sent but not yet picked up by a controller (the queue depth metric).
+    pub pending: Gauge,
+}
+
+/// Receivers handed to the controllers when this replica leads.
+pub struct TriggerReceivers {
+    pub plugins: mpsc::UnboundedReceiver<ObjectRef<MmfPlugin>>,
+    pub services: mpsc::UnboundedReceiver<ObjectRef<MmfService>>,
+}
+
+fn strip<K: Resource>(object: &mut K) {
+    object.meta_mut().managed_fields = None;
+}
+
+/// A reflected, backoff-protected watch with managedFields dropped.
+fn reflected<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    writer: reflector::store::Writer<K>,
+) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
+{
+    watcher(api, config)
+        .default_backoff()
+        .modify(strip)
+        .reflect(writer)
+}
+
+impl Caches {
+    /// Starts every watch in the background; [`Caches::wait_synced`] tells when they are full.
+    pub fn start(client: Client, config: Arc<SharedConfig>, pending: Gauge) -> Arc<Caches> {
+        let (plugins, plugin_writer) = reflector::store();
+        let (services, service_writer) = reflector::store();
+        let (namespaces, namespace_writer) = reflector::store();
+        let (deployments, deployment_writer) = reflector::store();
+        let (config_maps, config_map_writer) = reflector::store();
+        let (kube_services, kube_service_writer) = reflector::store();
+        let caches = Arc::new(Caches {
+            plugins,
+            services,
+            namespaces,
+            deployments,
+            config_maps,
+            kube_services,
+            index: Mutex::new(PluginIndex::default()),
+            environments: Mutex::new(HashMap::new()),
+            senders: Mutex::new(TriggerSenders::default()),
+            synced: AtomicBool::new(false),
+            config,
+            pending,
+        });
+        let paged = watcher::Config::default().page_size(500);
+        let owned = paged.clone().labels(OWNED_SELECTOR);
+
+        let plugin_events = reflected(
+            Api::<MmfPlugin>::all(client.clone()),
+            paged.clone(),
+            plugin_writer,
+        );
+        spawn_driver(
+            "mmfplugins",
+            plugin_events,
+            Arc::clone(&caches),
+            Caches::on_plugin,
+        );
+        let service_events = reflected(
+            Api::<MmfService>::all(client.clone()),
+            paged.clone(),
+            service_writer,
+        );
+        spawn_driver(
+            "mmfservices",
+            service_events,
+            Arc::clone(&caches),
+            Caches::on_service,
+        );
+        let namespace_events = watcher(
+            Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
+            paged,
+        )
+        .default_backoff()
+        .modify(strip)
+        .reflect(namespace_writer);
+        spawn_driver(
+            "namespaces",
+            namespace_events,
+            Arc::clone(&caches),
+            Caches::on_namespace,
+        );
+        let deployment_events = reflected(
+            Api::<Deployment>::all(client.clone()),
+            owned.clone(),
+            deployment_writer,
+        );
+        spawn_driver(
+            "deployments",
+            deployment_events,
+            Arc::clone(&caches),
+            Caches::on_child,
+        );
+        let config_map_events = reflected(
+            Api::<ConfigMap>::all(client.clone()),
+            owned.clone(),
+            config_map_writer,
+        );
+        spawn_driver(
+            "configmaps",
+            config_map_events,
+            Arc::clone(&caches),
+            Caches::on_child,
+        );
+        let kube_service_events =
+            reflected(Api::<Service>::all(client), owned, kube_service_writer);
+        spawn_driver(
+            "services",
+            kube_service_events,
+            Arc::clone(&caches),
+            Caches::on_child,
+        );
+        caches
+    }
+
+    /// Waits for every initial list.
+    pub async fn wait_synced(&self) {
+        let results = futures::join!(
+            self.plugins.wait_until_ready(),
+            self.services.wait_until_ready(),
+            self.namespaces.wait_until_ready(),
+            self.deployments.wait_until_ready(),
+            self.config_maps.wait_until_ready(),
+            self.kube_services.wait_until_ready(),
+        );
+        let ok = [
+            results.0.is_ok(),
+            results.1.is_ok(),
+            results.2.is_ok(),
+            results.3.is_ok(),
+            results.4.is_ok(),
+            results.5.is_ok(),
+        ];
+        self.synced.store(ok.iter().all(|ok| *ok), Ordering::SeqCst);
+    }
+
+    /// Connects the controllers: from now on triggers are delivered, starting with every
+    /// object currently cached.
+    pub fn connect(&self) -> TriggerReceivers {
+        let (plugin_tx, plugins) = mpsc::unbounded_channel();
+        let (service_tx, services) = mpsc::unbounded_channel();
+        if let Ok(mut senders) = self.senders.lock() {
+            *senders = TriggerSenders {
+                plugins: Some(plugin_tx),
+                services: Some(service_tx),
+            };
+        }
+        self.trigger_all();
+        TriggerReceivers { plugins, services }
+    }
+
+    /// Stops delivering triggers (leadership lost or shutting down).
+    pub fn disconnect(&self) {
+        if let Ok(mut senders) = self.senders.lock() {
+            *senders = TriggerSenders::default();
+        }
+    }
+
+    /// Re-reconciles everything (after a config reload).
+    pub fn trigger_all(&self) {
+        for plugin in self.plugins.state() {
+            self.trigger_plugin(ObjectRef::from_obj(plugin.as_ref()));
+        }
+        for service in self.services.state() {
+            self.trigger_service(ObjectRef::from_obj(service.as_ref()));
+        }
+    }
+
+    fn trigger_plugin(&self, object: ObjectRef<MmfPlugin>) {
+        let sent = self
+            .senders
+            .lock()
+            .ok()
+            .and_then(|s| s.plugins.as_ref().map(|tx| tx.send(object).is_ok()));
+        if sent == Some(true) {
+            self.pending.inc();
+        }
+    }
+
+    fn trigger_service(&self, object: ObjectRef<MmfService>) {
+        let sent = self
+            .senders
+            .lock()
+            .ok()
+            .and_then(|s| s.services.as_ref().map(|tx| tx.send(object).is_ok()));
+        if sent == Some(true) {
+            self.pending.inc();
+        }
+    }
+
+    fn trigger_services_in(&self, namespace: &str) {
+        for service in self.services.state() {
+            if service.namespace().as_deref() == Some(namespace) {
+                self.trigger_service(ObjectRef::from_obj(service.as_ref()));
+            }
+        }
+    }
+
+    fn on_plugin(&self, event: &watcher::Event<MmfPlugin>) {
+        match event {
+            watcher::Event::Apply(plugin)
+            | watcher::Event::Delete(plugin)
+            | watcher::Event::InitApply(plugin) => {
+                self.trigger_plugin(ObjectRef::from_obj(plugin));
+                let (Some(namespace), name) = (plugin.namespace(), plugin.name_any()) else {
+                    return;
+                };
+                if self.is_default_plugin(&namespace, &name) {
+                    self.trigger_services_in(&namespace);
+                    return;
+                }
+                let users = self
+                    .index
+                    .lock()
+                    .map(|i| i.users_of(&namespace, &name))
+                    .unwrap_or_default();
+                for service in users {
+                    self.trigger_service(ObjectRef::new(&service).within(&namespace));
+                }
+            }
+            // A re-list may have hidden deletions: every service re-resolves (no-ops write nothing).
+            watcher::Event::InitDone => {
+                for service in self.services.state() {
+                    self.trigger_service(ObjectRef::from_obj(service.as_ref()));
+                }
+            }
+            watcher::Event::Init => {}
+        }
+    }
+
+    /// True when the environment of `namespace` enables `plugin` by default.
+    fn is_default_plugin(&self, namespace: &str, plugin: &str) -> bool {
+        let config = self.config.current();
+        let labels = self.namespace_labels(namespace);
+        let environment = crate::core::environment::environment_for(
+            labels.as_ref(),
+            self.config.default_environment(),
+        );
+        config
+            .environment(&environment)
+            .map(|policy| policy.default_plugins.iter().any(|p| p.name == plugin))
+            .unwrap_or(false)
+    }
+
+    fn on_service(&self, event: &watcher::Event<MmfService>) {
+        match event {
+            watcher::Event::Apply(service) | watcher::Event::InitApply(service) => {
+                if let Ok(mut index) = self.index.lock() {
+                    index.apply(service);
+                }
+                self.trigger_service(ObjectRef::from_obj(service));
+            }
+            watcher::Event::Delete(service) => {
+                if let Ok(mut index) = self.index.lock() {
+                    index.delete(service);
+                }
+            }
+            watcher::Event::InitDone => {
+                let services = self.services.state();
+                if let Ok(mut index) = self.index.lock() {
+                    index.reset(services.iter().map(AsRef::as_ref));
+                }
+            }
+            watcher::Event::Init => {}
+        }
+    }
+
+    fn on_namespace(&self, event: &watcher::Event<PartialObjectMeta<Namespace>>) {
+        let (watcher::Event::Apply(namespace) | watcher::Event::InitApply(namespace)) = event
+        else {
+            return;
+        };
+        let name = namespace.name_any();
+        let environment = namespace.labels().get(ENVIRONMENT_LABEL).cloned();
+        let changed = self
+            .environments
+            .lock()
+            .map(|mut seen| seen.insert(name.clone(), environment.clone()) != Some(environment))
+            .unwrap_or(true);
+        if changed {
+            for plugin in self.plugins.state() {
+                if plugin.namespace().as_deref() == Some(name.as_str()) {
+                    self.trigger_plugin(ObjectRef::from_obj(plugin.as_ref()));
+                }
+            }
+            self.trigger_services_in(&name);
+        }
+    }
+
+    fn on_child<K: Resource>(&self, event: &watcher::Event<K>) {
+        let (watcher::Event::Apply(child) | watcher::Event::Delete(child)) = event else {
+            return;
+        };
+        let owner = child.meta().owner_references.as_ref().and_then(|refs| {
+            refs.iter()
+                .find(|r| r.controller == Some(true) && r.kind == "MmfService")
+        });
+        if let (Some(owner), Some(namespace)) = (owner, child.meta().namespace.as_deref()) {
+            self.trigger_service(ObjectRef::new(&owner.name).within(namespace));
+        }
+    }
+}
+
+fn spawn_driver<K, S>(
+    resource: &'static str,
+    events: S,
+    caches: Arc<Caches>,
+    handle: fn(&Caches, &watcher::Event<K>),
+) where
+    K: Send + 'static,
+    S: Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut events = std::pin::pin!(events);
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(event) => handle(&caches, &event),
+                // The backoff retries; a failing watch is logged, never fatal.
+                Err(error) => tracing::warn!(resource, %error, "watch failed, retrying"),
+            }
+        }
+    });
+}
+
+impl Caches {
+    /// Every MmfPlugin of a namespace (the same view the webhook gets).
+    pub fn plugins_in_namespace(&self, namespace: &str) -> Vec<Arc<MmfPlugin>> {
+        ClusterView::plugins_in(self, namespace)
+    }
+}
+
+impl ClusterView for Caches {
+    fn namespace_labels(&self, namespace: &str) -> Option<BTreeMap<String, String>> {
+        self.namespaces
+            .get(&ObjectRef::new(namespace))
+            .map(|ns| ns.labels().clone())
+    }
+
+    fn plugins_in(&self, namespace: &str) -> Vec<Arc<MmfPlugin>> {
+        self.plugins
+            .state()
+            .into_iter()
+            .filter(|p| p.namespace().as_deref() == Some(namespace))
+            .collect()
+    }
+
+    fn is_synced(&self) -> bool {
+        self.synced.load(Ordering::SeqCst)
+    }
+}
