@@ -245,17 +245,13 @@ impl TestApiServer {
     pub fn reset(&self) {
         {
             let mut st = self.shared.state();
+            let rv = st.rv;
             *st = store::State::new(st.log_capacity);
+            // resourceVersions stay monotonic across a reset; old ones are expired.
+            st.rv = rv;
+            server::seed(&mut st);
+            st.compact_all();
         }
-        let fresh = server::Shared::new(1, Readiness::Never, Duration::from_secs(1));
-        let seeded = fresh.state().types.drain().collect::<Vec<_>>();
-        let mut st = self.shared.state();
-        for (k, t) in seeded {
-            for o in t.objects.values() {
-                st.put(&k, (**o).clone(), store::EventType::Added);
-            }
-        }
-        drop(st);
         self.shared.controls.reset_stats();
         self.shared.controls.clear_faults();
         let _ = self

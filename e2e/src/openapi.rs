@@ -81,15 +81,14 @@ fn ops(r: &ResourceInfo) -> (Value, Value) {
     let gvk = json!({"group": r.group, "version": r.version, "kind": r.kind});
     let reference = json!({"$ref": format!("#/components/schemas/{}", definition_name(r))});
     let ok = json!({"200": {"description": "OK", "content": {"application/json": {"schema": reference}}}});
-    let mut patch_types = json!({
+    let patch_types = json!({
         "application/json-patch+json": {"schema": {"type": "object"}},
         "application/merge-patch+json": {"schema": {"type": "object"}},
         "application/apply-patch+yaml": {"schema": {"type": "object"}},
     });
-    if !r.crd {
-        patch_types["application/strategic-merge-patch+json"] =
-            json!({"schema": {"type": "object"}});
-    }
+    // strategic-merge-patch+json is deliberately not advertised: kubectl would then compute
+    // patches from these (schema-less) documents. Without it kubectl falls back to its
+    // compiled-in types for built-in kinds and to merge patch for custom resources.
     let write_params = json!([
         param("dryRun"),
         param("fieldManager"),

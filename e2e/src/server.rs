@@ -48,23 +48,7 @@ impl Shared {
             gc_notify: tokio::sync::Notify::new(),
             bookmark_interval,
         };
-        {
-            let mut st = shared.state();
-            let info = st.registry.find("", "v1", "namespaces");
-            if let Some(info) = info {
-                for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-                    if let Ok((obj, _)) = crate::lifecycle::prepare_create(
-                        &mut st,
-                        &info,
-                        None,
-                        json!({"metadata": {"name": ns}}),
-                        crate::lifecycle::FieldValidation::Ignore,
-                    ) {
-                        st.put(&info.key(), obj, crate::store::EventType::Added);
-                    }
-                }
-            }
-        }
+        seed(&mut shared.state());
         shared
     }
 
@@ -94,6 +78,25 @@ impl Shared {
             .unwrap_or_else(|p| p.into_inner())
             .get(&(ns.to_string(), name.to_string(), port))
             .copied()
+    }
+}
+
+/// Creates the namespaces every cluster has.
+pub fn seed(st: &mut State) {
+    let Some(info) = st.registry.find("", "v1", "namespaces") else {
+        return;
+    };
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        let body = json!({"metadata": {"name": ns}});
+        if let Ok((obj, _)) = crate::lifecycle::prepare_create(
+            st,
+            &info,
+            None,
+            body,
+            crate::lifecycle::FieldValidation::Ignore,
+        ) {
+            st.put(&info.key(), obj, crate::store::EventType::Added);
+        }
     }
 }
 

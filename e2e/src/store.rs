@@ -46,7 +46,7 @@ pub struct TypeStore {
 
 impl TypeStore {
     fn new(rv: u64) -> Self {
-        let (tx, _) = broadcast::channel(16_384);
+        let (tx, _) = broadcast::channel(65_536);
         Self {
             objects: BTreeMap::new(),
             log: VecDeque::new(),

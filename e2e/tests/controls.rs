@@ -292,3 +292,30 @@ async fn standalone_binary_writes_kubeconfig_when_ready_and_stops_on_sigterm() {
         .unwrap();
     assert!(exit.success(), "{exit:?}");
 }
+
+#[tokio::test]
+async fn reset_forgets_objects_but_keeps_resource_versions_monotonic() {
+    let server = TestApiServer::start().await.unwrap();
+    let client = server.client().await.unwrap();
+    let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let before = api
+        .create(&PostParams::default(), &cm("a", &[]))
+        .await
+        .unwrap();
+    server.reset();
+    assert!(api.get_opt("a").await.unwrap().is_none());
+    let after = api
+        .create(&PostParams::default(), &cm("b", &[]))
+        .await
+        .unwrap();
+    let rv = |c: &ConfigMap| {
+        c.metadata
+            .resource_version
+            .clone()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    assert!(rv(&after) > rv(&before));
+    assert_eq!(server.stats().count("create", "configmaps"), 1);
+}

@@ -325,8 +325,18 @@ async fn deployments_use_strategic_merge_and_become_available() {
     };
     env.kubectl_stdin(&["apply", "-f", "-"], Some(&deploy("a")))
         .await;
-    env.kubectl_stdin(&["apply", "-f", "-"], Some(&deploy("b")))
+    let out = env
+        .kubectl_output(&["apply", "-f", "-"], Some(&deploy("b")))
         .await;
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "deployment.apps/web configured\n"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "",
+        "no client-side patch warnings"
+    );
     let images = env.kubectl(&["get", "deploy", "web", "-o=jsonpath={.spec.template.spec.containers[*].name} {.spec.template.spec.containers[0].env[0].value} {.metadata.generation}"]).await;
     assert_eq!(images, "web sidecar b 2");
     env.kubectl(&[
