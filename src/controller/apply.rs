@@ -129,7 +129,7 @@ where
             kind,
             namespace: namespace.clone(),
             name: name.clone(),
-            source,
+            source: Box::new(source),
         })?;
     if let (Some(marker), Ok(mut applied)) = (
         change_marker(result.meta(), by_generation),

@@ -12,7 +12,7 @@ pub enum Error {
     PatchStatus {
         object: String,
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
     /// Server-side apply of an owned object failed.
     #[error("applying {kind} {namespace}/{name}: {source}")]
@@ -21,7 +21,7 @@ pub enum Error {
         namespace: String,
         name: String,
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
     /// The service could not be rendered (input the policy should have refused).
     #[error("rendering {object}: {source}")]
@@ -58,10 +58,12 @@ impl Error {
     /// backoff; permanent ones wait for the object to change, with a slow safety retry.
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::PatchStatus { source, .. } | Error::ApplyChild { source, .. } => match source {
-                kube::Error::Api(status) => matches!(status.code, 409 | 429 | 500..=599),
-                _ => true,
-            },
+            Error::PatchStatus { source, .. } | Error::ApplyChild { source, .. } => {
+                match source.as_ref() {
+                    kube::Error::Api(status) => matches!(status.code, 409 | 429 | 500..=599),
+                    _ => true,
+                }
+            }
             Error::Render { .. } | Error::MissingNamespace { .. } | Error::Serialize { .. } => {
                 false
             }

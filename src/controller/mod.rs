@@ -292,10 +292,10 @@ pub async fn run(
     };
     caches.disconnect();
     metrics.leader.set(0);
-    if let Some(election) = election {
-        if outcome.is_ok() {
-            election.release().await;
-        }
+    if let Some(election) = election
+        && outcome.is_ok()
+    {
+        election.release().await;
     }
     reload.abort();
     let _ = ops.await;

@@ -132,7 +132,7 @@ pub async fn patch_status(
             plugin.namespace().unwrap_or_default(),
             plugin.name_any()
         ),
-        source,
+        source: Box::new(source),
     })?;
     Ok(())
 }

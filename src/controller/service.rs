@@ -248,7 +248,7 @@ pub async fn patch_status(
             service.namespace().unwrap_or_default(),
             service.name_any()
         ),
-        source,
+        source: Box::new(source),
     })?;
     Ok(())
 }

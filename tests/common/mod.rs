@@ -1,0 +1,289 @@
+//! End-to-end harness: a cluster (the in-memory test API server, or a real one named by
+//! `MMF_E2E_KUBECONFIG`), real `kubectl`, and the real `mmf` binary as a separate process.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use mmf_e2e::TestApiServer;
+use serde_json::Value;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// True when kubectl is installed; tests print why they skip otherwise.
+pub fn have_kubectl() -> bool {
+    let found = Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .output()
+        .is_ok();
+    if !found {
+        eprintln!("skipping: kubectl is not installed");
+    }
+    found
+}
+
+/// A cluster to test against, with a scratch directory.
+pub struct Cluster {
+    pub server: Option<TestApiServer>,
+    /// Runs the test server on its own threads, so test bodies can block on kubectl.
+    runtime: Option<tokio::runtime::Runtime>,
+    pub kubeconfig: PathBuf,
+    pub dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// The test API server, unless `MMF_E2E_KUBECONFIG` names a real cluster.
+    pub fn start() -> Cluster {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir().unwrap();
+        if let Ok(kubeconfig) = std::env::var("MMF_E2E_KUBECONFIG") {
+            return Cluster {
+                server: None,
+                runtime: None,
+                kubeconfig: PathBuf::from(kubeconfig),
+                dir,
+            };
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = runtime.block_on(TestApiServer::start()).unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        server.write_kubeconfig(&kubeconfig).unwrap();
+        let cluster = Cluster {
+            server: Some(server),
+            runtime: Some(runtime),
+            kubeconfig,
+            dir,
+        };
+        cluster.kubectl_ok(&["apply", "-f", &repo().join("crds").display().to_string()]);
+        cluster
+    }
+
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        Command::new("kubectl")
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .output()
+            .unwrap()
+    }
+
+    /// Runs kubectl and returns stdout, failing the test with kubectl's stderr otherwise.
+    pub fn kubectl_ok(&self, args: &[&str]) -> String {
+        let output = self.kubectl(args);
+        assert!(
+            output.status.success(),
+            "kubectl {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// `kubectl get -o json`, or None when it does not exist.
+    pub fn get_json(&self, namespace: &str, resource: &str) -> Option<Value> {
+        let output = self.kubectl(&["get", "-n", namespace, resource, "-o", "json"]);
+        output
+            .status
+            .success()
+            .then(|| serde_json::from_slice(&output.stdout).unwrap())
+    }
+
+    /// A fresh namespace (unique per test, so a real cluster can run the suite too).
+    pub fn namespace(&self, prefix: &str, environment: &str) -> String {
+        let name = format!("{prefix}-{}", std::process::id() % 100_000);
+        self.kubectl_ok(&["create", "namespace", &name]);
+        self.kubectl_ok(&[
+            "label",
+            "namespace",
+            &name,
+            &format!("mmf.marty.dev/environment={environment}"),
+        ]);
+        name
+    }
+
+    /// Copies the shipped payment example into the scratch dir (to edit and re-sign).
+    pub fn payment_example(&self) -> PathBuf {
+        let target = self.dir.path().join("payment");
+        std::fs::create_dir_all(&target).unwrap();
+        for file in ["plugin.yaml", "payment-service.yaml"] {
+            std::fs::copy(
+                repo().join("plugins/production_payment_service").join(file),
+                target.join(file),
+            )
+            .unwrap();
+        }
+        target
+    }
+
+    /// Starts `mmf run` against this cluster.
+    pub fn operator(&self, extra: &[&str]) -> Operator {
+        let probe_port = free_port();
+        let log = self.dir.path().join(format!("operator-{probe_port}.log"));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mmf"));
+        command
+            .args(["run", "--config-dir"])
+            .arg(repo().join("config"))
+            .args([
+                "--probe-addr",
+                &format!("127.0.0.1:{probe_port}"),
+                "--namespace",
+                "default",
+            ])
+            .args(extra)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("RUST_LOG", "info,kube=warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        let child = command.spawn().unwrap();
+        let operator = Operator {
+            child,
+            probe_port,
+            log,
+        };
+        operator.wait_ready();
+        operator
+    }
+
+    /// Writes counted by the test server for `who` (None on a real cluster).
+    pub fn writes_by(&self, who: &str) -> Option<u64> {
+        self.server.as_ref().map(|s| s.stats().writes_by(who))
+    }
+}
+
+/// A running `mmf run` process, killed when dropped.
+pub struct Operator {
+    pub child: Child,
+    pub probe_port: u16,
+    pub log: PathBuf,
+}
+
+impl Operator {
+    pub fn get(&self, path: &str) -> Option<(u16, String)> {
+        let output = Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "-",
+                "-w",
+                "\n%{http_code}",
+                &format!("http://127.0.0.1:{}{path}", self.probe_port),
+            ])
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&output.stdout).to_string();
+        let (body, code) = text.rsplit_once('\n')?;
+        Some((code.trim().parse().ok()?, body.to_owned()))
+    }
+
+    fn wait_ready(&self) {
+        let ready = eventually(Duration::from_secs(30), || {
+            self.get("/readyz").is_some_and(|(code, _)| code == 200)
+        });
+        assert!(
+            ready,
+            "operator never became ready; log:\n{}",
+            self.log_text()
+        );
+    }
+
+    /// The value of a metric line (first match), if present.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        let (_, body) = self.get("/metrics")?;
+        body.lines()
+            .find(|line| line.starts_with(name))
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL: no lease release, like a crashed pod.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait: a clean shutdown.
+    pub fn terminate(&mut self) -> bool {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `check` until it holds or `timeout` passes.
+pub fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The condition of `type_` in an object's status.
+pub fn condition<'a>(object: &'a Value, type_: &str) -> Option<&'a Value> {
+    object["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+}
+
+pub fn condition_status(object: &Value, type_: &str) -> String {
+    condition(object, type_)
+        .and_then(|c| c["status"].as_str())
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// Signs a manifest with the demo key, as a user would after an edit.
+pub fn sign(path: &Path) {
+    let status = Command::new(env!("CARGO_BIN_EXE_mmf"))
+        .args(["sign", "--key"])
+        .arg(repo().join("plugins/production_payment_service/demo-signing-key.pem"))
+        .args(["--key-id", "mmf-demo-2026", "-f"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+}
