@@ -86,6 +86,9 @@ pub fn resource_list(reg: &Registry, group: &str, version: &str) -> Option<Value
             e["categories"] = json!(r.categories);
         }
         resources.push(e);
+        if r.group == "apps" && r.plural == "deployments" {
+            resources.push(json!({"name": "deployments/scale", "singularName": "", "namespaced": true, "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]}));
+        }
         if r.status {
             resources.push(json!({"name": format!("{}/status", r.plural), "singularName": "", "namespaced": r.namespaced, "kind": r.kind, "verbs": ["get", "patch", "update"]}));
         }
@@ -107,8 +110,15 @@ fn aggregated_resource(r: &ResourceInfo) -> Value {
     if !r.categories.is_empty() {
         e["categories"] = json!(r.categories);
     }
+    let mut subs = Vec::new();
     if r.status {
-        e["subresources"] = json!([{"subresource": "status", "responseKind": rk, "verbs": ["get", "patch", "update"]}]);
+        subs.push(json!({"subresource": "status", "responseKind": rk, "verbs": ["get", "patch", "update"]}));
+    }
+    if r.group == "apps" && r.plural == "deployments" {
+        subs.push(json!({"subresource": "scale", "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"}, "verbs": ["get", "patch", "update"]}));
+    }
+    if !subs.is_empty() {
+        e["subresources"] = json!(subs);
     }
     e
 }

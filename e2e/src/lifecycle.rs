@@ -91,7 +91,7 @@ fn builtin_defaults(info: &ResourceInfo, obj: &mut Value, cluster_ip: Value) {
             if spec["progressDeadlineSeconds"].is_null() {
                 spec["progressDeadlineSeconds"] = json!(600);
             }
-            if spec["strategy"].is_null() {
+            if spec["strategy"].is_null() || spec["strategy"] == json!({}) {
                 spec["strategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}});
             }
         }

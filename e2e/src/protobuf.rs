@@ -1,5 +1,6 @@
 //! Decoding of Kubernetes protobuf request bodies for the few kinds kubectl's imperative
-//! generators send that way (`kubectl create namespace|configmap|secret|serviceaccount`).
+//! generators send that way (`kubectl create namespace|configmap|secret|serviceaccount|deployment`;
+//! for Deployments only the fields those generators set: name, image, command, args, ports, env).
 //! Responses are always JSON (clients accept it); other protobuf bodies get 415.
 
 use base64::Engine;
@@ -9,6 +10,7 @@ use serde_json::{Map, Value, json};
 enum F {
     Str,
     Bytes,
+    Int,
     Bool,
     Msg(&'static [(u64, &'static str, F)]),
     RepStr,
@@ -69,6 +71,57 @@ const SERVICE_ACCOUNT: &[(u64, &str, F)] = &[
     (2, "secrets", F::RepMsg(OBJECT_REF)),
     (3, "imagePullSecrets", F::RepMsg(LOCAL_REF)),
     (4, "automountServiceAccountToken", F::Bool),
+];
+const LABEL_SELECTOR: &[(u64, &str, F)] = &[(1, "matchLabels", F::MapStr)];
+const CONTAINER_PORT: &[(u64, &str, F)] = &[
+    (1, "name", F::Str),
+    (2, "hostPort", F::Int),
+    (3, "containerPort", F::Int),
+    (4, "protocol", F::Str),
+    (5, "hostIP", F::Str),
+];
+const ENV_VAR: &[(u64, &str, F)] = &[(1, "name", F::Str), (2, "value", F::Str)];
+const EMPTY: &[(u64, &str, F)] = &[];
+const CONTAINER: &[(u64, &str, F)] = &[
+    (1, "name", F::Str),
+    (2, "image", F::Str),
+    (3, "command", F::RepStr),
+    (4, "args", F::RepStr),
+    (5, "workingDir", F::Str),
+    (6, "ports", F::RepMsg(CONTAINER_PORT)),
+    (7, "env", F::RepMsg(ENV_VAR)),
+    (8, "resources", F::Msg(EMPTY)),
+    (13, "terminationMessagePath", F::Str),
+    (14, "imagePullPolicy", F::Str),
+    (20, "terminationMessagePolicy", F::Str),
+];
+const POD_SPEC: &[(u64, &str, F)] = &[
+    (2, "containers", F::RepMsg(CONTAINER)),
+    (3, "restartPolicy", F::Str),
+    (6, "dnsPolicy", F::Str),
+    (7, "nodeSelector", F::MapStr),
+    (8, "serviceAccountName", F::Str),
+    (19, "schedulerName", F::Str),
+    (20, "initContainers", F::RepMsg(CONTAINER)),
+];
+const POD_TEMPLATE: &[(u64, &str, F)] = &[
+    (1, "metadata", F::Msg(OBJECT_META)),
+    (2, "spec", F::Msg(POD_SPEC)),
+];
+const STRATEGY: &[(u64, &str, F)] = &[(1, "type", F::Str)];
+const DEPLOYMENT_SPEC: &[(u64, &str, F)] = &[
+    (1, "replicas", F::Int),
+    (2, "selector", F::Msg(LABEL_SELECTOR)),
+    (3, "template", F::Msg(POD_TEMPLATE)),
+    (4, "strategy", F::Msg(STRATEGY)),
+    (5, "minReadySeconds", F::Int),
+    (6, "revisionHistoryLimit", F::Int),
+    (7, "paused", F::Bool),
+    (9, "progressDeadlineSeconds", F::Int),
+];
+const DEPLOYMENT: &[(u64, &str, F)] = &[
+    (1, "metadata", F::Msg(OBJECT_META)),
+    (2, "spec", F::Msg(DEPLOYMENT_SPEC)),
 ];
 const UNKNOWN: &[(u64, &str, F)] = &[
     (
@@ -166,6 +219,13 @@ fn decode(b: &[u8], schema: &[(u64, &str, F)]) -> Option<Value> {
             F::Bytes => {
                 out.insert(name, json!(b64(r.bytes()?)));
             }
+            F::Int => {
+                // Go omits zero non-pointer ints from JSON; `replicas` is a pointer (0 is meaningful).
+                let v = r.varint()? as i64 as i32;
+                if v != 0 || name == "replicas" {
+                    out.insert(name, json!(v));
+                }
+            }
             F::Bool => {
                 out.insert(name, json!(r.varint()? != 0));
             }
@@ -220,6 +280,7 @@ pub fn decode_envelope(body: &[u8]) -> Result<Value, String> {
         ("v1", "Secret") => SECRET,
         ("v1", "Namespace") => NAMESPACE,
         ("v1", "ServiceAccount") => SERVICE_ACCOUNT,
+        ("apps/v1", "Deployment") => DEPLOYMENT,
         _ => {
             return Err(format!(
                 "protobuf bodies for {api_version} {kind} are not supported by the mmf-e2e test API server; send JSON"

@@ -320,6 +320,7 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     };
     if let Some(s) = &sub
         && !(s == "status" && info.status)
+        && !(s == "scale" && info.group == "apps" && info.plural == "deployments")
     {
         return error_response(&path_not_found());
     }

@@ -407,3 +407,37 @@ async fn namespace_deletion_removes_its_objects() {
         ""
     );
 }
+
+#[tokio::test]
+async fn imperative_create_and_scale_work_for_deployments() {
+    if skip_without_kubectl("imperative_create_and_scale") {
+        return;
+    }
+    let env = Env::start().await;
+    let out = env
+        .kubectl(&[
+            "create",
+            "deployment",
+            "web",
+            "--image=nginx:1",
+            "--port=80",
+        ])
+        .await;
+    assert_eq!(out, "deployment.apps/web created\n");
+    assert_eq!(
+        env.kubectl(&["scale", "deployment", "web", "--replicas=3"])
+            .await,
+        "deployment.apps/web scaled\n"
+    );
+    env.kubectl(&["rollout", "status", "deployment/web", "--timeout=10s"])
+        .await;
+    let out = env.kubectl(&["get", "deployment", "web", "-o=jsonpath={.spec.replicas} {.status.readyReplicas} {.spec.template.spec.containers[0].ports[0]}"]).await;
+    assert_eq!(out, r#"3 3 {"containerPort":80}"#);
+    let out = env.kubectl(&["get", "deployments"]).await;
+    assert!(
+        out.starts_with(
+            "NAME   READY   UP-TO-DATE   AVAILABLE   AGE\nweb    3/3     3            3           "
+        ),
+        "{out}"
+    );
+}
