@@ -3,6 +3,8 @@
 
 mod check;
 mod crds;
+#[cfg(feature = "dev")]
+mod dev;
 mod generate;
 mod input;
 mod keys;
@@ -29,6 +31,10 @@ enum Command {
     /// Run the operator: reconcile MmfPlugins and MmfServices, serve probes, metrics and the
     /// admission webhook.
     Run(Box<run::RunArgs>),
+    /// Try the operator with no cluster: a local test API server, the operator, and the shipped
+    /// example applied to it.
+    #[cfg(feature = "dev")]
+    Dev(dev::DevArgs),
     /// Print the Kubernetes objects the operator would apply for the given MmfServices.
     Render(render::RenderArgs),
     /// Check MmfPlugins and MmfServices against an environment policy (exit 1 on violations).
@@ -53,6 +59,8 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run::run(&args),
+        #[cfg(feature = "dev")]
+        Command::Dev(args) => dev::run(&args),
         Command::Render(args) => render::run(&args),
         Command::Check(args) => check::run(&args),
         Command::Generate(command) => generate::run(&command),

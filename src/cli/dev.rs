@@ -1,0 +1,247 @@
+//! `mmf dev`: watch the operator work with no cluster. Starts the in-memory test API server
+//! (from `e2e/`, a test tool), installs the CRDs, runs the operator against it, applies the
+//! shipped example and shows what it created, and leaves a kubeconfig for kubectl.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::ApiResource;
+use kube::{Client, CustomResourceExt};
+use serde_json::json;
+
+use super::input::read_capped;
+use super::run::{LogFormat, init_logging, install_crypto_provider};
+use crate::api::{ENVIRONMENT_LABEL, MmfPlugin, MmfService};
+use crate::controller::{self, RunOptions};
+use crate::manifest::{Manifest, parse_manifests};
+
+/// Arguments of `mmf dev`.
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Manifests to apply once the operator runs.
+    #[arg(short = 'f', long = "filename", default_value = "plugins/production_payment_service")]
+    pub paths: Vec<PathBuf>,
+    /// Namespace to apply them into.
+    #[arg(long, default_value = "payments")]
+    pub namespace: String,
+    /// Environment label of that namespace.
+    #[arg(long = "env", default_value = "production")]
+    pub environment: String,
+    /// Directory of the environment config.
+    #[arg(long, default_value = "config")]
+    pub config_dir: PathBuf,
+    /// Where to write the kubeconfig of the local API server.
+    #[arg(long, default_value = "target/mmf-dev/kubeconfig")]
+    pub kubeconfig: PathBuf,
+    /// Port of the local API server (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Address of the operator's /healthz, /readyz and /metrics.
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    pub probe_addr: std::net::SocketAddr,
+    /// Stop once everything is Ready instead of running until Ctrl-C (for scripts and CI).
+    #[arg(long)]
+    pub exit_when_ready: bool,
+}
+
+/// Runs the local sandbox.
+pub fn run(args: &DevArgs) -> anyhow::Result<ExitCode> {
+    init_logging(LogFormat::Text);
+    install_crypto_provider();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(dev(args))
+}
+
+async fn dev(args: &DevArgs) -> anyhow::Result<ExitCode> {
+    let server = mmf_e2e::TestApiServer::builder()
+        .port(args.port)
+        .start()
+        .await
+        .context("starting the local test API server")?;
+    if let Some(parent) = args.kubeconfig.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("{}: cannot create", parent.display()))?;
+    }
+    server
+        .write_kubeconfig(&args.kubeconfig)
+        .with_context(|| format!("{}: cannot write the kubeconfig", args.kubeconfig.display()))?;
+    let client = server.client().await.context("connecting to the local API server")?;
+    println!("local API server (a test tool, not Kubernetes) at {}", server.url());
+
+    install_crds(&client).await?;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let namespace: Namespace = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": args.namespace, "labels": {ENVIRONMENT_LABEL: args.environment}}
+    }))?;
+    namespaces
+        .patch(&args.namespace, &PatchParams::apply("mmf-dev").force(), &Patch::Apply(&namespace))
+        .await
+        .context("creating the namespace")?;
+
+    let options = RunOptions {
+        config_dir: args.config_dir.clone(),
+        default_environment: "development".into(),
+        probe_addr: args.probe_addr,
+        namespace: "default".into(),
+        leader_election: false,
+        lease_name: "mmf-operator".into(),
+        identity: "mmf-dev".into(),
+        concurrency: 2,
+        config_poll: Duration::from_secs(2),
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let operator_client = client.clone();
+    let operator = tokio::spawn(async move {
+        controller::run(operator_client, options, Vec::new(), async {
+            let _ = stop_rx.await;
+        })
+        .await
+    });
+
+    let applied = apply_manifests(&client, &args.paths, &args.namespace).await?;
+    println!("applied {} object(s) to namespace {} (environment {})", applied.len(), args.namespace, args.environment);
+    let ready = wait_ready(&client, &args.namespace, &applied).await;
+    print_summary(&client, &args.namespace).await?;
+    println!();
+    println!("kubectl --kubeconfig {} get mmf -n {}", args.kubeconfig.display(), args.namespace);
+    println!("kubectl --kubeconfig {} get deploy,cm,svc -n {}", args.kubeconfig.display(), args.namespace);
+    if !ready {
+        println!("not everything became Ready within 30 s; see the conditions above");
+    }
+    if !args.exit_when_ready {
+        println!("operator running; press Ctrl-C to stop");
+        controller::shutdown_signal().await;
+    }
+    let _ = stop_tx.send(());
+    match operator.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => bail!("the operator stopped: {error}"),
+        Err(error) => bail!("the operator task failed: {error}"),
+    }
+    server.shutdown().await;
+    Ok(if ready { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+async fn install_crds(client: &Client) -> anyhow::Result<()> {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in [MmfPlugin::crd(), MmfService::crd()] {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        match crds.create(&PostParams::default(), &crd).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 409 => {}
+            Err(error) => return Err(error).with_context(|| format!("installing CRD {name}")),
+        }
+    }
+    // The server starts serving a CRD's resources asynchronously.
+    for _ in 0..50 {
+        if Api::<MmfPlugin>::all(client.clone()).list(&Default::default()).await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("the CRDs were not served in time")
+}
+
+/// Applies every MmfPlugin and MmfService in `paths`; returns `(kind, name)` of each.
+async fn apply_manifests(client: &Client, paths: &[PathBuf], namespace: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let mut applied = Vec::new();
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| format!("{}: cannot list", path.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+                .collect();
+            entries.sort();
+            files.extend(entries);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    for file in files {
+        let text = read_capped(&file)?;
+        for located in parse_manifests(&file.display().to_string(), &text)? {
+            let (kind, plural, value) = match &located.manifest {
+                Manifest::Plugin(plugin) => ("MmfPlugin", "mmfplugins", serde_json::to_value(plugin.as_ref())?),
+                Manifest::Service(service) => ("MmfService", "mmfservices", serde_json::to_value(service.as_ref())?),
+            };
+            let resource = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(crate::api::GROUP, crate::api::VERSION, kind), plural);
+            let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
+            let object: DynamicObject = serde_json::from_value(value)?;
+            let name = object.metadata.name.clone().unwrap_or_default();
+            api.patch(&name, &PatchParams::apply("mmf-dev").force(), &Patch::Apply(&object))
+                .await
+                .with_context(|| format!("applying {kind} {name}"))?;
+            applied.push((kind.to_owned(), name));
+        }
+    }
+    Ok(applied)
+}
+
+async fn wait_ready(client: &Client, namespace: &str, objects: &[(String, String)]) -> bool {
+    let plugins: Api<MmfPlugin> = Api::namespaced(client.clone(), namespace);
+    let services: Api<MmfService> = Api::namespaced(client.clone(), namespace);
+    let is_ready = |conditions: Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>>| {
+        conditions.is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+    };
+    for _ in 0..150 {
+        let mut all = true;
+        for (kind, name) in objects {
+            let ready = match kind.as_str() {
+                "MmfPlugin" => plugins.get_opt(name).await.ok().flatten().is_some_and(|p| is_ready(p.status.as_ref().map(|s| &s.conditions))),
+                _ => services.get_opt(name).await.ok().flatten().is_some_and(|s| is_ready(s.status.as_ref().map(|s| &s.conditions))),
+            };
+            all &= ready;
+        }
+        if all {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
+
+async fn print_summary(client: &Client, namespace: &str) -> anyhow::Result<()> {
+    let plugins: Api<MmfPlugin> = Api::namespaced(client.clone(), namespace);
+    let services: Api<MmfService> = Api::namespaced(client.clone(), namespace);
+    let condition = |conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition], type_: &str| {
+        conditions
+            .iter()
+            .find(|c| c.type_ == type_)
+            .map(|c| format!("{}={} ({})", c.type_, c.status, c.reason))
+            .unwrap_or_else(|| format!("{type_}=?"))
+    };
+    println!();
+    for plugin in plugins.list(&Default::default()).await?.items {
+        let status = plugin.status.clone().unwrap_or_default();
+        println!("MmfPlugin/{} {}", plugin.metadata.name.clone().unwrap_or_default(), plugin.spec.version);
+        for type_ in ["Ready", "SignatureVerified", "ConfigValid", "PolicyCompliant"] {
+            println!("  {}", condition(&status.conditions, type_));
+        }
+    }
+    for service in services.list(&Default::default()).await?.items {
+        let status = service.status.clone().unwrap_or_default();
+        let name = service.metadata.name.clone().unwrap_or_default();
+        println!(
+            "MmfService/{name} replicas {} plugins [{}]",
+            status.replica_summary.as_deref().unwrap_or("-"),
+            status.loaded_plugins.as_deref().unwrap_or("")
+        );
+        for type_ in ["Ready", "PluginsResolved", "PolicyCompliant", "Available"] {
+            println!("  {}", condition(&status.conditions, type_));
+        }
+        println!("  owns Deployment/{name}, ConfigMap/{name}-mmf, Service/{name}");
+    }
+    Ok(())
+}
