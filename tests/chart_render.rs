@@ -161,6 +161,46 @@ fn values_schema_forbids_unknown_top_level_keys_and_covers_every_default() {
     );
 }
 
+/// The chart README documents every value (its values table names each key).
+#[test]
+fn readme_values_table_names_every_value() {
+    let values = yaml_file(&chart_dir().join("values.yaml"));
+    let readme = std::fs::read_to_string(chart_dir().join("README.md")).unwrap();
+    // Maps documented as a whole rather than key by key.
+    const WHOLE: &[&str] = &[
+        "resources",
+        "policy.base",
+        "policy.environments",
+        "policy.plugins",
+    ];
+    fn leaves(value: &Value, path: String, out: &mut Vec<String>) {
+        match value.as_object() {
+            Some(map) if !map.is_empty() && !WHOLE.contains(&path.as_str()) => {
+                for (key, child) in map {
+                    let child_path = if path.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{path}.{key}")
+                    };
+                    leaves(child, child_path, out);
+                }
+            }
+            _ => out.push(path),
+        }
+    }
+    let mut keys = Vec::new();
+    leaves(&values, String::new(), &mut keys);
+    assert!(keys.len() > 30, "{keys:?}");
+    let missing: Vec<_> = keys
+        .iter()
+        .filter(|k| !readme.contains(&format!("| `{k}` |")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "charts/mmf-operator/README.md lacks values: {missing:?}"
+    );
+}
+
 // === The Helm engine ===
 
 #[test]
