@@ -1,5 +1,6 @@
-//! `checkov` (PyPI, installed into `.venv` by `.ci/test`) over the rendered chart and over
-//! `mmf render` for production: no failed checks, and every skip carries a written reason.
+//! `checkov` (PyPI, installed into `.venv` by `.ci/test`) over the rendered chart (default,
+//! production and cert-manager values) and over `mmf render` for production: no failed
+//! checks, and every skip carries a written reason.
 //! Both manifests go through one checkov run, because checkov spends most of its time
 //! starting up.
 #![allow(clippy::unwrap_used)]
@@ -59,8 +60,21 @@ fn checkov_finds_nothing_in_the_chart_or_in_mmf_render_for_production() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let chart = render(&python, &Values::defaults()).unwrap();
-    std::fs::write(dir.path().join("chart.yaml"), chart.to_yaml()).unwrap();
+    let chart_files = [
+        ("chart.yaml", Values::defaults()),
+        (
+            "chart-production.yaml",
+            Values::chart_file("values-production.yaml"),
+        ),
+        (
+            "chart-cert-manager.yaml",
+            Values::chart_file("values-cert-manager.yaml"),
+        ),
+    ];
+    for (file, values) in &chart_files {
+        let chart = render(&python, values).unwrap();
+        std::fs::write(dir.path().join(file), chart.to_yaml()).unwrap();
+    }
     let rendered = Command::cargo_bin("mmf")
         .unwrap()
         .current_dir(root())
@@ -108,16 +122,16 @@ fn checkov_finds_nothing_in_the_chart_or_in_mmf_render_for_production() {
     );
 
     // The chart: nothing fails, and each skip is one of the declared ones with a reason.
-    let failed: Vec<_> = in_file("failed_checks", "chart.yaml")
-        .into_iter()
-        .map(finding)
-        .collect();
-    assert!(
-        failed.is_empty(),
-        "checkov findings in the chart: {failed:#?}"
-    );
+    for (file, _) in &chart_files {
+        let file = format!("/{file}");
+        let failed: Vec<_> = in_file("failed_checks", &file)
+            .into_iter()
+            .map(finding)
+            .collect();
+        assert!(failed.is_empty(), "checkov findings in {file}: {failed:#?}");
+    }
     let mut skipped = BTreeSet::new();
-    for check in in_file("skipped_checks", "chart.yaml") {
+    for check in in_file("skipped_checks", "/chart.yaml") {
         let (id, kind, resource) = finding(check);
         let reason = check["check_result"]["suppress_comment"]
             .as_str()
@@ -135,7 +149,7 @@ fn checkov_finds_nothing_in_the_chart_or_in_mmf_render_for_production() {
     assert_eq!(skipped, declared, "chart skips differ from CHART_SKIPS");
 
     // mmf render: only the findings already handed over to src/core/render.rs.
-    let failed: BTreeSet<(String, String)> = in_file("failed_checks", "render.yaml")
+    let failed: BTreeSet<(String, String)> = in_file("failed_checks", "/render.yaml")
         .into_iter()
         .map(|c| {
             let (id, kind, _) = finding(c);
