@@ -376,6 +376,13 @@ fn contradictory_values_fail_rendering_with_a_clear_message() {
     .err()
     .unwrap();
     assert!(error.contains(r#"the name "base" is reserved"#), "{error}");
+    let error = render(
+        &python,
+        &Values::defaults().set(json!({"webhook": {"port": 8081}})),
+    )
+    .err()
+    .unwrap();
+    assert!(error.contains("need different ports"), "{error}");
 }
 
 #[test]
@@ -892,6 +899,30 @@ fn metrics_service_monitor_network_policy_and_helm_test() {
         assert!(script.contains(needle), "{needle} not in {script}");
     }
     assert_eq!(test["spec"]["restartPolicy"], "Never");
+
+    // Restricting who may scrape still lets `helm test` in.
+    let rendered = render(
+        &python,
+        &Values::defaults().set(json!({"networkPolicy": {"metricsFrom": [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+        ]}})),
+    )
+    .unwrap();
+    let policy = rendered.get("NetworkPolicy", "mmf-operator");
+    let test_labels = rendered.get("Pod", "mmf-operator-test")["metadata"]["labels"]
+        .as_object()
+        .unwrap()
+        .clone();
+    let from = policy["spec"]["ingress"][1]["from"].as_array().unwrap();
+    assert_eq!(from.len(), 2, "{policy}");
+    assert!(
+        from[1]["podSelector"]["matchLabels"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .all(|(k, v)| test_labels.get(k) == Some(v)),
+        "{policy}"
+    );
 
     let rendered = render(
         &python,

@@ -86,6 +86,9 @@ Fails rendering when values contradict each other in a way the JSON schema canno
 {{- if not (hasKey .Values.policy.environments .Values.environment) }}
 {{- fail (printf "environment %q has no policy: add policy.environments.%s or pick one of %s" .Values.environment .Values.environment (keys .Values.policy.environments | sortAlpha | join ", ")) }}
 {{- end }}
+{{- if and .Values.webhook.enabled (eq (int .Values.webhook.port) (int .Values.probePort)) }}
+{{- fail (printf "webhook.port and probePort are both %d: the webhook and the probe/metrics endpoint need different ports" (int .Values.probePort)) }}
+{{- end }}
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection) }}
 {{- fail "replicaCount > 1 needs leaderElection: true (otherwise every replica reconciles at once)" }}
 {{- end }}
