@@ -15,7 +15,7 @@ pub use crds::crd_documents;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Marty Microservices Framework plugins on Kubernetes: render, check, sign and verify offline
 /// exactly what the operator applies in a cluster.
@@ -54,9 +54,25 @@ enum Command {
     Verify(keys::VerifyArgs),
 }
 
+/// Parses the command line. Installed as `kubectl-mmf`, the binary is a kubectl plugin
+/// (`kubectl mmf render ...`), and its usage and error messages say so.
+fn parse() -> Cli {
+    let mut command = Cli::command();
+    let invoked_as = std::env::args_os().next().map(std::path::PathBuf::from);
+    let plugin = invoked_as
+        .as_deref()
+        .and_then(std::path::Path::file_name)
+        .is_some_and(|name| name.to_string_lossy().starts_with("kubectl-"));
+    if plugin {
+        command = command.bin_name("kubectl mmf");
+    }
+    let matches = command.get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
+}
+
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse();
     let result = match cli.command {
         Command::Run(args) => run::run(&args),
         #[cfg(feature = "dev")]
