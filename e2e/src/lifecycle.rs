@@ -103,6 +103,7 @@ fn builtin_defaults(info: &ResourceInfo, obj: &mut Value, cluster_ip: Value) {
 pub fn check_custom(
     info: &ResourceInfo,
     obj: &mut Value,
+    old: Option<&Value>,
     fv: FieldValidation,
 ) -> ApiResult<Vec<String>> {
     let Some(s) = &info.schema else {
@@ -138,10 +139,53 @@ pub fn check_custom(
     }
     let mut causes = Vec::new();
     schema::validate(s, obj, "", &mut causes);
+    if causes.is_empty() {
+        causes = cel_causes(s, obj, old);
+    }
     if !causes.is_empty() {
         return Err(ApiError::invalid(info, &name, &causes));
     }
     Ok(warnings)
+}
+
+/// `x-kubernetes-validations` (CEL) failures, evaluated with kube-cel (incl. transition
+/// rules using `oldSelf` on updates).
+#[cfg(feature = "cel")]
+fn cel_causes(s: &Value, obj: &Value, old: Option<&Value>) -> Vec<(String, String)> {
+    if !schema::has_cel_rules(s) {
+        return vec![];
+    }
+    match kube::core::cel::Validator::new().validate(s, obj, old) {
+        Ok(()) => vec![],
+        Err(errors) => errors
+            .iter()
+            .map(|e| {
+                let field = if e.field_path.is_empty() {
+                    "<root>".to_string()
+                } else {
+                    e.field_path.clone()
+                };
+                let mut v = obj;
+                for seg in e.field_path.split('.').filter(|s| !s.is_empty()) {
+                    v = &v[seg];
+                }
+                let ty = match v {
+                    Value::String(_) => "string",
+                    Value::Bool(_) => "boolean",
+                    Value::Number(n) if n.is_f64() => "number",
+                    Value::Number(_) => "integer",
+                    Value::Array(_) => "array",
+                    _ => "object",
+                };
+                (field, format!("Invalid value: \"{ty}\": {}", e.message))
+            })
+            .collect(),
+    }
+}
+
+#[cfg(not(feature = "cel"))]
+fn cel_causes(_: &Value, _: &Value, _: Option<&Value>) -> Vec<(String, String)> {
+    vec![]
 }
 
 /// Prepares a new object for creation. Checks namespace, fills server-set metadata.
@@ -244,7 +288,7 @@ pub fn prepare_create(
         &mut obj,
         json!(format!("10.96.{}.{}", (n / 250) % 250, n % 250 + 1)),
     );
-    let warnings = check_custom(info, &mut obj, fv)?;
+    let warnings = check_custom(info, &mut obj, None, fv)?;
     if info.kind == "CustomResourceDefinition" && info.group == "apiextensions.k8s.io" {
         crd_status(&mut obj);
     }
@@ -329,7 +373,7 @@ pub fn prepare_update(
     let warnings = if sub == Some("status") {
         vec![]
     } else {
-        check_custom(info, &mut new, fv)?
+        check_custom(info, &mut new, Some(old), fv)?
     };
     if spec_part(info, old) != spec_part(info, &new) {
         let g = old["metadata"]["generation"].as_i64().unwrap_or(1) + 1;

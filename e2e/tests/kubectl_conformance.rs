@@ -441,3 +441,53 @@ async fn imperative_create_and_scale_work_for_deployments() {
         "{out}"
     );
 }
+
+#[tokio::test]
+async fn cel_rules_and_transition_rules_are_enforced() {
+    if skip_without_kubectl("cel_rules") {
+        return;
+    }
+    let env = Env::start().await;
+    env.install_widget_crd().await;
+    let big =
+        "apiVersion: e2e.mmf.dev/v1\nkind: Widget\nmetadata:\n  name: big\nspec:\n  size: 101\n";
+    let err = env.kubectl_fails(&["apply", "-f", "-"], Some(big)).await;
+    assert_eq!(
+        err,
+        "The Widget \"big\" is invalid: spec: Invalid value: \"object\": size must be at most 100\n"
+    );
+    env.kubectl(&[
+        "apply",
+        "-f",
+        testdata("kubectl/widget.yaml").to_str().unwrap(),
+    ])
+    .await;
+    env.kubectl(&[
+        "patch",
+        "widget",
+        "w1",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"color":"red"}}"#,
+    ])
+    .await;
+    let err = env
+        .kubectl_fails(
+            &[
+                "patch",
+                "widget",
+                "w1",
+                "--type",
+                "merge",
+                "-p",
+                r#"{"spec":{"color":"green"}}"#,
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(
+        err,
+        "The Widget \"w1\" is invalid: spec.color: Invalid value: \"string\": color can only be changed from blue\n"
+    );
+}
