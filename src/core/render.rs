@@ -30,6 +30,8 @@ use crate::config::EnvironmentPolicy;
 pub const PLUGIN_DIR: &str = "/opt/mmf/plugins";
 /// Where the ConfigMap is mounted in the pod.
 pub const CONFIG_DIR: &str = "/etc/mmf";
+/// User and group sandboxed pods run as.
+pub const SANDBOX_UID: i64 = 65532;
 /// Name of the service container.
 pub const SERVICE_CONTAINER: &str = "service";
 
@@ -116,8 +118,13 @@ pub fn render(
         ..ConfigMap::default()
     };
 
+    let mut deployment_meta = meta(name.clone());
+    deployment_meta.annotations = Some(BTreeMap::from([(
+        "checkov.io/skip1".to_owned(),
+        "CKV2_K8S_6=Network policy for MMF services is the platform's: the operator cannot know which callers and dependencies a service has".to_owned(),
+    )]));
     let deployment = Deployment {
-        metadata: meta(name.clone()),
+        metadata: deployment_meta,
         spec: Some(DeploymentSpec {
             replicas: Some(service.spec.replicas),
             selector: LabelSelector {
@@ -352,6 +359,11 @@ fn pod_template(
             enable_service_links: Some(false),
             security_context: sandboxed.then(|| PodSecurityContext {
                 run_as_non_root: Some(true),
+                // A fixed high UID/GID (the distroless "nonroot" one) keeps pods clear of host
+                // users; fsGroup keeps the plugin emptyDir writable for the init containers.
+                run_as_user: Some(SANDBOX_UID),
+                run_as_group: Some(SANDBOX_UID),
+                fs_group: Some(SANDBOX_UID),
                 seccomp_profile: Some(SeccompProfile {
                     type_: "RuntimeDefault".into(),
                     localhost_profile: None,
