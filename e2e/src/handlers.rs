@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::admission::{self, Attrs};
 use crate::lifecycle::{
-    FieldValidation, after_removal, delete_object, prepare_create, prepare_update, ready_to_vanish,
+    FieldValidation, after_removal, prepare_create, prepare_update, ready_to_vanish,
 };
 use crate::resources::ResourceInfo;
 use crate::selectors::{FieldSelector, LabelSelector};
@@ -41,13 +41,13 @@ impl ResReq {
     pub fn q(&self, k: &str) -> Option<&str> {
         self.query.get(k).map(String::as_str)
     }
-    fn ns_str(&self) -> &str {
+    pub(crate) fn ns_str(&self) -> &str {
         self.ns.as_deref().unwrap_or_default()
     }
-    fn name_str(&self) -> &str {
+    pub(crate) fn name_str(&self) -> &str {
         self.name.as_deref().unwrap_or_default()
     }
-    fn manager(&self) -> String {
+    pub(crate) fn manager(&self) -> String {
         match self.q("fieldManager") {
             Some(m) if !m.is_empty() => m.to_string(),
             _ => self
@@ -58,10 +58,10 @@ impl ResReq {
                 .to_string(),
         }
     }
-    fn dry_run(&self) -> bool {
+    pub(crate) fn dry_run(&self) -> bool {
         self.q("dryRun") == Some("All")
     }
-    fn fv(&self) -> FieldValidation {
+    pub(crate) fn fv(&self) -> FieldValidation {
         FieldValidation::parse(self.q("fieldValidation"))
     }
 }
@@ -73,7 +73,7 @@ pub struct Reply {
     pub warnings: Vec<String>,
 }
 
-fn ok(code: u16, body: Value, warnings: Vec<String>) -> ApiResult<Reply> {
+pub(crate) fn ok(code: u16, body: Value, warnings: Vec<String>) -> ApiResult<Reply> {
     Ok(Reply {
         code,
         body,
@@ -105,7 +105,7 @@ pub fn parse_body(r: &ResReq) -> ApiResult<Value> {
         .map_err(|e| ApiError::bad_request(format!("error decoding request body: {e}")))
 }
 
-fn rv_of(o: &Value) -> &str {
+pub(crate) fn rv_of(o: &Value) -> &str {
     o["metadata"]["resourceVersion"]
         .as_str()
         .unwrap_or_default()
@@ -113,7 +113,7 @@ fn rv_of(o: &Value) -> &str {
 
 pub async fn handle(shared: &Arc<Shared>, r: ResReq) -> ApiResult<Reply> {
     if r.sub.as_deref() == Some("scale") {
-        return Box::pin(scale(shared, r)).await;
+        return Box::pin(crate::scale::scale(shared, r)).await;
     }
     match r.verb {
         "get" => get(shared, &r),
@@ -121,8 +121,8 @@ pub async fn handle(shared: &Arc<Shared>, r: ResReq) -> ApiResult<Reply> {
         "create" => create(shared, &r).await,
         "update" => update(shared, &r).await,
         "patch" => patch_verb(shared, &r).await,
-        "delete" => delete(shared, &r).await,
-        "deletecollection" => delete_collection(shared, &r).await,
+        "delete" => crate::deletion::delete(shared, &r).await,
+        "deletecollection" => crate::deletion::delete_collection(shared, &r).await,
         _ => Err(ApiError::method_not_allowed()),
     }
 }
@@ -408,7 +408,7 @@ fn apply_conflict(conflicts: &[(String, String)]) -> ApiError {
     e
 }
 
-async fn patch_verb(shared: &Arc<Shared>, r: &ResReq) -> ApiResult<Reply> {
+pub(crate) async fn patch_verb(shared: &Arc<Shared>, r: &ResReq) -> ApiResult<Reply> {
     let body = parse_body(r)?;
     let ct = r.content_type.as_str();
     let is_apply = ct.starts_with("application/apply-patch");
@@ -551,180 +551,4 @@ async fn patch_verb(shared: &Arc<Shared>, r: &ResReq) -> ApiResult<Reply> {
         }
     }
     Err(ApiError::conflict(&r.info, r.name_str()))
-}
-
-fn delete_options(r: &ResReq) -> Value {
-    let mut opts = if r.body.is_empty() {
-        json!({})
-    } else {
-        serde_json::from_slice(&r.body).unwrap_or(json!({}))
-    };
-    if let Some(p) = r.q("propagationPolicy") {
-        opts["propagationPolicy"] = json!(p);
-    }
-    if opts["propagationPolicy"].is_null() && opts["orphanDependents"] == Value::Bool(true) {
-        opts["propagationPolicy"] = json!("Orphan");
-    }
-    opts
-}
-
-async fn delete(shared: &Arc<Shared>, r: &ResReq) -> ApiResult<Reply> {
-    let opts = delete_options(r);
-    let policy = opts["propagationPolicy"]
-        .as_str()
-        .unwrap_or("Background")
-        .to_string();
-    let old = shared
-        .state()
-        .get(&r.info.key(), r.ns_str(), r.name_str())
-        .ok_or_else(|| ApiError::not_found(&r.info, r.name_str()))?;
-    let pre = &opts["preconditions"];
-    if (pre["uid"].is_string() && pre["uid"] != old["metadata"]["uid"])
-        || (pre["resourceVersion"].is_string()
-            && pre["resourceVersion"] != old["metadata"]["resourceVersion"])
-    {
-        return Err(ApiError::conflict(&r.info, r.name_str()));
-    }
-    let warnings = admission::validate(
-        shared,
-        Attrs {
-            operation: "DELETE",
-            info: &r.info,
-            sub: None,
-            namespace: r.ns_str(),
-            name: r.name_str(),
-            object: None,
-            old: Some(&old),
-            dry_run: r.dry_run(),
-        },
-    )
-    .await?;
-    if r.dry_run() {
-        return ok(200, present(&r.info, &old), warnings);
-    }
-    let (obj, _gone) = {
-        let mut st = shared.state();
-        delete_object(&mut st, &r.info, r.ns_str(), r.name_str(), &policy)?
-    };
-    shared.gc_notify.notify_one();
-    ok(200, present(&r.info, &obj), warnings)
-}
-
-async fn delete_collection(shared: &Arc<Shared>, r: &ResReq) -> ApiResult<Reply> {
-    let labels = LabelSelector::parse(r.q("labelSelector").unwrap_or_default())?;
-    let fields = FieldSelector::parse(r.q("fieldSelector").unwrap_or_default())?;
-    let policy = delete_options(r)["propagationPolicy"]
-        .as_str()
-        .unwrap_or("Background")
-        .to_string();
-    let targets: Vec<Arc<Value>> = {
-        let st = shared.state();
-        st.types
-            .get(&r.info.key())
-            .map(|t| {
-                t.objects
-                    .iter()
-                    .filter(|(k, o)| {
-                        r.ns.as_ref().is_none_or(|ns| k.0 == *ns)
-                            && labels.matches(&o["metadata"]["labels"])
-                            && fields.matches(o)
-                    })
-                    .map(|(_, o)| o.clone())
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let mut items = Vec::new();
-    for o in targets {
-        let ns = o["metadata"]["namespace"].as_str().unwrap_or_default();
-        let name = o["metadata"]["name"].as_str().unwrap_or_default();
-        admission::validate(
-            shared,
-            Attrs {
-                operation: "DELETE",
-                info: &r.info,
-                sub: None,
-                namespace: ns,
-                name,
-                object: None,
-                old: Some(&o),
-                dry_run: r.dry_run(),
-            },
-        )
-        .await?;
-        if r.dry_run() {
-            items.push(present(&r.info, &o));
-            continue;
-        }
-        let mut st = shared.state();
-        if let Ok((obj, _)) = delete_object(&mut st, &r.info, ns, name, &policy) {
-            items.push(present(&r.info, &obj));
-        }
-    }
-    shared.gc_notify.notify_one();
-    let rv = shared.state().rv.to_string();
-    ok(
-        200,
-        json!({"kind": r.info.list_kind(), "apiVersion": r.info.api_version(), "metadata": {"resourceVersion": rv}, "items": items}),
-        vec![],
-    )
-}
-
-/// The `autoscaling/v1` Scale view of a Deployment.
-fn scale_of(obj: &Value) -> Value {
-    let selector: Vec<String> = obj["spec"]["selector"]["matchLabels"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let m = &obj["metadata"];
-    json!({
-        "kind": "Scale", "apiVersion": "autoscaling/v1",
-        "metadata": {"name": m["name"], "namespace": m["namespace"], "uid": m["uid"], "resourceVersion": m["resourceVersion"], "creationTimestamp": m["creationTimestamp"]},
-        "spec": {"replicas": obj["spec"]["replicas"]},
-        "status": {"replicas": obj["status"]["replicas"].as_i64().unwrap_or(0), "selector": selector.join(",")},
-    })
-}
-
-/// `deployments/{name}/scale`: get, update and patch `spec.replicas`.
-async fn scale(shared: &Arc<Shared>, r: ResReq) -> ApiResult<Reply> {
-    let cur = shared
-        .state()
-        .get(&r.info.key(), r.ns_str(), r.name_str())
-        .ok_or_else(|| ApiError::not_found(&r.info, r.name_str()))?;
-    let mut view = scale_of(&cur);
-    match r.verb {
-        "get" => return ok(200, view, vec![]),
-        "update" => view = parse_body(&r)?,
-        "patch" => {
-            let body = parse_body(&r)?;
-            let ct = r.content_type.as_str();
-            if ct.starts_with("application/json-patch") {
-                patch::json(&mut view, &body)?;
-            } else if ct.starts_with("application/strategic-merge-patch") {
-                patch::strategic(&mut view, &body)?;
-            } else {
-                patch::merge(&mut view, &body);
-            }
-        }
-        _ => return Err(ApiError::method_not_allowed()),
-    }
-    let replicas = view["spec"]["replicas"].clone();
-    let inner = ResReq {
-        verb: "patch",
-        info: r.info.clone(),
-        ns: r.ns.clone(),
-        name: r.name.clone(),
-        sub: None,
-        query: r.query.clone(),
-        accept: String::new(),
-        content_type: "application/merge-patch+json".into(),
-        body: Bytes::from(json!({"spec": {"replicas": replicas}}).to_string()),
-        user_agent: r.user_agent.clone(),
-    };
-    let reply = patch_verb(shared, &inner).await?;
-    ok(200, scale_of(&reply.body), reply.warnings)
 }

@@ -14,6 +14,7 @@
 
 mod admission;
 mod controls;
+mod deletion;
 mod deployment_sim;
 mod discovery;
 mod gc;
@@ -23,6 +24,7 @@ mod openapi;
 mod patch;
 mod protobuf;
 mod resources;
+mod scale;
 mod schema;
 mod selectors;
 mod server;

@@ -110,6 +110,8 @@ pub async fn serve(
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
+            // e.g. out of file descriptors: back off instead of spinning.
+            tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
         let _ = tcp.set_nodelay(true);

@@ -307,3 +307,41 @@ where
     }
     panic!("child never reached v={want}");
 }
+
+#[tokio::test]
+async fn streaming_list_watcher_gets_initial_objects_then_changes() {
+    let server = TestApiServer::start().await.unwrap();
+    let api: Api<ConfigMap> = Api::default_namespaced(server.client().await.unwrap());
+    api.create(&PostParams::default(), &cm("before", "1"))
+        .await
+        .unwrap();
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let log = seen.clone();
+    let wapi = api.clone();
+    let task = tokio::spawn(async move {
+        let mut s = watcher(wapi, watcher::Config::default().streaming_lists())
+            .default_backoff()
+            .applied_objects()
+            .boxed();
+        while let Some(Ok(o)) = s.next().await {
+            log.lock().unwrap().push(o.name_any());
+        }
+    });
+    eventually("initial object", || {
+        seen.lock().unwrap().contains(&"before".to_string())
+    })
+    .await;
+    api.create(&PostParams::default(), &cm("after", "1"))
+        .await
+        .unwrap();
+    eventually("later object", || {
+        seen.lock().unwrap().contains(&"after".to_string())
+    })
+    .await;
+    task.abort();
+    assert_eq!(
+        server.stats().count("list", "configmaps"),
+        0,
+        "streaming lists never call list"
+    );
+}
