@@ -103,6 +103,25 @@ fn the_payment_example_becomes_ready_with_a_restricted_deployment_in_production(
             .is_some()
     );
 
+    // Someone scales the Deployment by hand: the operator puts its declared state back.
+    cluster.kubectl_ok(&[
+        "scale",
+        "-n",
+        &namespace,
+        "deployment/payment-service",
+        "--replicas=5",
+    ]);
+    let reverted = eventually(Duration::from_secs(30), || {
+        cluster
+            .get_json(&namespace, "deployment/payment-service")
+            .unwrap()["spec"]["replicas"]
+            == 2
+    });
+    assert!(
+        reverted,
+        "a manual change to an owned Deployment was not reverted"
+    );
+
     let columns = cluster.kubectl_ok(&["get", "mmf", "-n", &namespace]);
     assert!(
         columns.contains("production-payment   1.0.0     True       True"),
