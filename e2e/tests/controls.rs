@@ -137,7 +137,15 @@ async fn deployment_readiness_is_simulated_per_test() {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let status = api.get("d").await.unwrap().status.unwrap();
+    let mut status = None;
+    for _ in 0..200 {
+        status = api.get("d").await.unwrap().status;
+        if status.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let status = status.unwrap();
     assert_eq!(
         (
             status.replicas,

@@ -29,7 +29,7 @@ fn cm(name: &str, v: &str) -> ConfigMap {
 }
 
 async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    for _ in 0..200 {
+    for _ in 0..400 {
         if f() {
             return;
         }
@@ -299,7 +299,7 @@ where
     F: Fn(Api<Secret>) -> Fut,
     Fut: std::future::Future<Output = Option<String>>,
 {
-    for _ in 0..200 {
+    for _ in 0..400 {
         if f(secrets.clone()).await.as_deref() == Some(want) {
             return;
         }

@@ -290,9 +290,16 @@ async fn get_watch_prints_each_change() {
         testdata("kubectl/widget.yaml").to_str().unwrap(),
     ])
     .await;
-    let watcher = env.kubectl_output(&["get", "widgets", "--watch", "--request-timeout=4s"], None);
+    let watcher = env.kubectl_output(&["get", "widgets", "--watch", "--request-timeout=6s"], None);
     let changer = async {
-        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        // Change the object only once kubectl's watch is open.
+        for _ in 0..400 {
+            if env.server.stats().count("watch", "widgets") > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         env.kubectl(&[
             "patch",
             "widget",
