@@ -337,8 +337,13 @@ pub fn prepare_update(
     new["kind"] = json!(info.kind);
     if sub == Some("status") {
         let status = new["status"].clone();
+        // Server-side apply to /status records its ownership in the incoming managedFields.
+        let managed = new["metadata"]["managedFields"].clone();
         new = old.clone();
         new["status"] = status;
+        if !managed.is_null() {
+            new["metadata"]["managedFields"] = managed;
+        }
     } else if info.status {
         new["status"] = old["status"].clone();
         if old.get("status").is_none()

@@ -344,7 +344,7 @@ pub fn apply(
     let new_set = fields_of(applied);
     let mut conflicts = Vec::new();
     for m in &managers {
-        if m.manager == manager && m.operation == "Apply" {
+        if m.manager == manager && m.operation == "Apply" && m.subresource == subresource {
             continue;
         }
         for p in m.fields.intersection(&new_set) {
@@ -362,27 +362,30 @@ pub fn apply(
     let mut obj = live.clone();
     let old_set = managers
         .iter()
-        .find(|m| m.manager == manager && m.operation == "Apply")
+        .find(|m| m.manager == manager && m.operation == "Apply" && m.subresource == subresource)
         .map(|m| m.fields.clone())
         .unwrap_or_default();
     // Fields this manager stopped applying and nobody else owns are removed.
     let others: FieldSet = managers
         .iter()
-        .filter(|m| !(m.manager == manager && m.operation == "Apply"))
+        .filter(|m| {
+            !(m.manager == manager && m.operation == "Apply" && m.subresource == subresource)
+        })
         .flat_map(|m| m.fields.iter().cloned())
         .collect();
     let mut removed: Vec<&Path> = old_set
         .difference(&new_set)
         .filter(|p| !others.contains(*p))
         .collect();
-    removed.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    // Whole list items first (their key fields are still there to match on), then leaves.
+    removed.sort_by_key(|p| (p.last() != Some(&Pe::Dot), std::cmp::Reverse(p.len())));
     for p in removed {
         remove_path(&mut obj, p);
     }
     merge_applied(&mut obj, applied, "");
     if force {
         for m in managers.iter_mut() {
-            if !(m.manager == manager && m.operation == "Apply") {
+            if !(m.manager == manager && m.operation == "Apply" && m.subresource == subresource) {
                 m.fields.retain(|p| {
                     !(new_set.contains(p) && get_path(live, p) != get_path(applied, p))
                 });
@@ -392,7 +395,7 @@ pub fn apply(
     let now = crate::store::now_rfc3339();
     match managers
         .iter_mut()
-        .find(|m| m.manager == manager && m.operation == "Apply")
+        .find(|m| m.manager == manager && m.operation == "Apply" && m.subresource == subresource)
     {
         Some(m) => {
             m.fields = new_set;
@@ -500,5 +503,33 @@ mod tests {
         };
         assert_eq!(o["data"]["a"], "2");
         assert_eq!(o["metadata"]["managedFields"].as_array().unwrap().len(), 1);
+    }
+}
+
+#[cfg(test)]
+mod status_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn one_manager_applying_spec_and_status_keeps_both_and_drops_what_it_stops_applying() {
+        let live = json!({"apiVersion":"v1","kind":"X","metadata":{"name":"x"}});
+        let spec = json!({"spec":{"a":1}});
+        let ApplyOutcome::Ok(live) = apply(&live, &spec, "op", "v1", "", false) else {
+            panic!()
+        };
+        let two = json!({"status":{"conditions":[{"type":"Ready","status":"True"},{"type":"Degraded","status":"False"}]}});
+        let ApplyOutcome::Ok(live) = apply(&live, &two, "op", "v1", "status", false) else {
+            panic!()
+        };
+        let one = json!({"status":{"conditions":[{"type":"Ready","status":"True"}]}});
+        let ApplyOutcome::Ok(live) = apply(&live, &one, "op", "v1", "status", false) else {
+            panic!()
+        };
+        assert_eq!(live["spec"], json!({"a":1}));
+        assert_eq!(
+            live["status"]["conditions"],
+            json!([{"type":"Ready","status":"True"}])
+        );
     }
 }

@@ -345,3 +345,59 @@ async fn streaming_list_watcher_gets_initial_objects_then_changes() {
         "streaming lists never call list"
     );
 }
+
+#[tokio::test]
+async fn one_field_manager_applying_spec_and_status_keeps_both_and_drops_removed_conditions() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::DynamicObject;
+    use kube::discovery::ApiResource;
+    let server = TestApiServer::start().await.unwrap();
+    let client = server.client().await.unwrap();
+    let crd_yaml = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/kubectl/crd.yaml"
+    ))
+    .unwrap();
+    let crd: CustomResourceDefinition = serde_saphyr::from_str(&crd_yaml).unwrap();
+    Api::<CustomResourceDefinition>::all(client.clone())
+        .create(&PostParams::default(), &crd)
+        .await
+        .unwrap();
+    let ar = ApiResource {
+        group: "e2e.mmf.dev".into(),
+        version: "v1".into(),
+        api_version: "e2e.mmf.dev/v1".into(),
+        kind: "Widget".into(),
+        plural: "widgets".into(),
+    };
+    let widgets: Api<DynamicObject> = Api::namespaced_with(client, "default", &ar);
+    let pp = PatchParams::apply("mmf-operator").force();
+    let spec = serde_json::json!({"apiVersion": "e2e.mmf.dev/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 2}});
+    widgets.patch("w", &pp, &Patch::Apply(&spec)).await.unwrap();
+    let status = |conds: serde_json::Value| serde_json::json!({"apiVersion": "e2e.mmf.dev/v1", "kind": "Widget", "metadata": {"name": "w"}, "status": {"conditions": conds}});
+    let two = status(
+        serde_json::json!([{"type": "Ready", "status": "True"}, {"type": "Degraded", "status": "False"}]),
+    );
+    widgets
+        .patch_status("w", &pp, &Patch::Apply(&two))
+        .await
+        .unwrap();
+    let one = status(serde_json::json!([{"type": "Ready", "status": "True"}]));
+    let w = widgets
+        .patch_status("w", &pp, &Patch::Apply(&one))
+        .await
+        .unwrap();
+    assert_eq!(
+        w.data["spec"],
+        serde_json::json!({"size": 2, "color": "blue"})
+    );
+    assert_eq!(
+        w.data["status"]["conditions"],
+        serde_json::json!([{"type": "Ready", "status": "True"}])
+    );
+    assert_eq!(
+        w.metadata.generation,
+        Some(1),
+        "status writes do not bump generation"
+    );
+}
