@@ -17,6 +17,7 @@ pub mod ops;
 mod plugin;
 mod reload;
 mod service;
+mod status_patch;
 
 use std::collections::HashMap;
 use std::convert::Infallible;

@@ -6,15 +6,14 @@ use std::sync::Arc;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
-use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use serde_json::json;
 
 use super::context::Context;
 use super::error::Error;
+use super::status_patch::patch_status;
 use crate::api::conditions::types;
-use crate::api::{API_VERSION, FIELD_MANAGER, MmfPlugin, MmfPluginStatus};
+use crate::api::{MmfPlugin, MmfPluginStatus};
 use crate::core::policy::evaluate_plugin;
 use crate::core::status::{PluginObservation, first_sight_conditions, next_plugin_status};
 use crate::state::environment_of;
@@ -26,7 +25,6 @@ pub async fn reconcile(plugin: Arc<MmfPlugin>, ctx: Arc<Context>) -> Result<Acti
         kind: "MmfPlugin",
         name: plugin.name_any(),
     })?;
-    let api: Api<MmfPlugin> = Api::namespaced(ctx.client.clone(), &namespace);
     let now = Time(Timestamp::now());
     let generation = plugin.metadata.generation;
     if plugin.status.is_none() {
@@ -35,7 +33,7 @@ pub async fn reconcile(plugin: Arc<MmfPlugin>, ctx: Arc<Context>) -> Result<Acti
             conditions: first_sight_conditions(generation, &now),
             ..MmfPluginStatus::default()
         };
-        patch_status(&api, &plugin, &first).await?;
+        patch_status(&ctx.client, plugin.as_ref(), &first).await?;
     }
     let config = ctx.config.current();
     let (environment, policy) = environment_of(
@@ -61,7 +59,7 @@ pub async fn reconcile(plugin: Arc<MmfPlugin>, ctx: Arc<Context>) -> Result<Acti
     };
     let old = plugin.status.as_ref();
     if let Some(next) = next_plugin_status(old, generation, &environment, observation, &now) {
-        patch_status(&api, &plugin, &next).await?;
+        patch_status(&ctx.client, plugin.as_ref(), &next).await?;
         announce(&ctx, &plugin, old, &next).await;
     }
     Ok(Action::await_change())
@@ -111,28 +109,4 @@ async fn announce(
         }
         _ => {}
     }
-}
-
-/// Server-side apply of the status subresource: fields we stop setting are removed.
-pub async fn patch_status(
-    api: &Api<MmfPlugin>,
-    plugin: &MmfPlugin,
-    status: &MmfPluginStatus,
-) -> Result<(), Error> {
-    let patch = json!({"apiVersion": API_VERSION, "kind": "MmfPlugin", "status": status});
-    api.patch_status(
-        &plugin.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(|source| Error::PatchStatus {
-        object: format!(
-            "MmfPlugin {}/{}",
-            plugin.namespace().unwrap_or_default(),
-            plugin.name_any()
-        ),
-        source: Box::new(source),
-    })?;
-    Ok(())
 }

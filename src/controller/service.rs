@@ -7,19 +7,17 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
-use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
-use serde_json::json;
 
 use super::apply::apply_children;
 use super::context::Context;
 use super::error::Error;
+use super::status_patch::patch_status;
 use crate::api::conditions::types;
 use crate::api::{
-    API_VERSION, CONFIG_HASH_ANNOTATION, FIELD_MANAGER, MmfPlugin, MmfService, MmfServiceStatus,
-    PluginLoadState,
+    CONFIG_HASH_ANNOTATION, MmfPlugin, MmfService, MmfServiceStatus, PluginLoadState,
 };
 use crate::core::policy::{Decision, evaluate_service};
 use crate::core::render::render;
@@ -36,7 +34,6 @@ pub async fn reconcile(service: Arc<MmfService>, ctx: Arc<Context>) -> Result<Ac
         kind: "MmfService",
         name: name.clone(),
     })?;
-    let api: Api<MmfService> = Api::namespaced(ctx.client.clone(), &namespace);
     let now = Time(Timestamp::now());
     let generation = service.metadata.generation;
     if service.status.is_none() {
@@ -45,7 +42,7 @@ pub async fn reconcile(service: Arc<MmfService>, ctx: Arc<Context>) -> Result<Ac
             conditions: first_sight_conditions(generation, &now),
             ..MmfServiceStatus::default()
         };
-        patch_status(&api, &service, &first).await?;
+        patch_status(&ctx.client, service.as_ref(), &first).await?;
     }
 
     let config = ctx.config.current();
@@ -127,7 +124,7 @@ pub async fn reconcile(service: Arc<MmfService>, ctx: Arc<Context>) -> Result<Ac
         }
     };
     if let Some(next) = next {
-        patch_status(&api, &service, &next).await?;
+        patch_status(&ctx.client, service.as_ref(), &next).await?;
         announce_blocked(&ctx, &service, old, &next).await;
     }
     Ok(Action::await_change())
@@ -227,28 +224,4 @@ async fn announce_blocked(
         )
         .await;
     }
-}
-
-/// Server-side apply of the status subresource.
-pub async fn patch_status(
-    api: &Api<MmfService>,
-    service: &MmfService,
-    status: &MmfServiceStatus,
-) -> Result<(), Error> {
-    let patch = json!({"apiVersion": API_VERSION, "kind": "MmfService", "status": status});
-    api.patch_status(
-        &service.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(|source| Error::PatchStatus {
-        object: format!(
-            "MmfService {}/{}",
-            service.namespace().unwrap_or_default(),
-            service.name_any()
-        ),
-        source: Box::new(source),
-    })?;
-    Ok(())
 }

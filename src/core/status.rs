@@ -125,6 +125,25 @@ fn describe(violations: &[&Violation]) -> String {
     message
 }
 
+/// `PolicyCompliant`, the same for plugins and services.
+fn policy_compliant(violations: &[&Violation], environment: &str) -> ConditionSpec {
+    if violations.is_empty() {
+        condition(
+            types::POLICY_COMPLIANT,
+            Status::True,
+            reasons::COMPLIANT,
+            format!("Complies with the {environment} policy."),
+        )
+    } else {
+        condition(
+            types::POLICY_COMPLIANT,
+            Status::False,
+            reasons::POLICY_VIOLATION,
+            describe(violations),
+        )
+    }
+}
+
 /// What reconcile learned about a plugin.
 #[derive(Debug, Clone, Copy)]
 pub enum PluginObservation<'a> {
@@ -237,21 +256,7 @@ fn plugin_conditions(
         )
     };
     let all: Vec<&Violation> = evaluation.violations.iter().collect();
-    let compliant = if all.is_empty() {
-        condition(
-            types::POLICY_COMPLIANT,
-            Status::True,
-            reasons::COMPLIANT,
-            format!("Complies with the {environment} policy."),
-        )
-    } else {
-        condition(
-            types::POLICY_COMPLIANT,
-            Status::False,
-            reasons::POLICY_VIOLATION,
-            describe(&all),
-        )
-    };
+    let compliant = policy_compliant(&all, environment);
     let mut specs = Vec::new();
     match (all.first(), mode) {
         (None, _) => specs.push(condition(
@@ -473,21 +478,7 @@ fn service_conditions(
             message,
         )
     };
-    let compliant = if all.is_empty() {
-        condition(
-            types::POLICY_COMPLIANT,
-            Status::True,
-            reasons::COMPLIANT,
-            format!("Complies with the {environment} policy."),
-        )
-    } else {
-        condition(
-            types::POLICY_COMPLIANT,
-            Status::False,
-            reasons::POLICY_VIOLATION,
-            describe(&all),
-        )
-    };
+    let compliant = policy_compliant(&all, environment);
     let mut specs = Vec::new();
     match (evaluation.decision, evaluation.mode) {
         (Decision::Blocked, _) => {
