@@ -1,4 +1,4 @@
-//! Validating admission webhooks: matching requests are sent as AdmissionReview v1 over TLS
+//! Admission webhooks (mutating, then validating): matching requests are sent as AdmissionReview v1 over TLS
 //! verified with the webhook's `caBundle`. `clientConfig.service` is reached through the
 //! mapping registered with [`crate::TestApiServer::map_service`].
 
@@ -63,14 +63,33 @@ fn rule_matches(rule: &Value, a: &Attrs<'_>) -> bool {
 
 /// Runs every matching validating webhook; returns warnings, or the denial/failure.
 pub async fn validate(shared: &Arc<Shared>, a: Attrs<'_>) -> ApiResult<Vec<String>> {
-    if a.info.group == "admissionregistration.k8s.io" {
-        return Ok(vec![]);
+    Ok(run(shared, a, "validatingwebhookconfigurations").await?.1)
+}
+
+/// Runs every matching mutating webhook in order, applying their JSON patches; returns the
+/// mutated object (if any webhook patched it) and warnings.
+pub async fn mutate(shared: &Arc<Shared>, a: Attrs<'_>) -> ApiResult<(Option<Value>, Vec<String>)> {
+    if a.operation == "DELETE" {
+        return Ok((None, vec![]));
     }
+    run(shared, a, "mutatingwebhookconfigurations").await
+}
+
+async fn run(
+    shared: &Arc<Shared>,
+    a: Attrs<'_>,
+    configs: &str,
+) -> ApiResult<(Option<Value>, Vec<String>)> {
+    if a.info.group == "admissionregistration.k8s.io" {
+        return Ok((None, vec![]));
+    }
+    let mutating = configs.starts_with("mutating");
+    let mut current: Option<Value> = None;
     let (hooks, ns_labels) = {
         let st = shared.state();
         let key = (
             "admissionregistration.k8s.io".to_string(),
-            "validatingwebhookconfigurations".to_string(),
+            configs.to_string(),
         );
         let hooks: Vec<Value> = st
             .types
@@ -114,7 +133,10 @@ pub async fn validate(shared: &Arc<Shared>, a: Attrs<'_>) -> ApiResult<Vec<Strin
         }
         let name = hook["name"].as_str().unwrap_or_default().to_string();
         let timeout = Duration::from_secs(hook["timeoutSeconds"].as_u64().unwrap_or(10));
-        let review = review(&a, shared);
+        let mut review = review(&a, shared);
+        if let Some(c) = &current {
+            review["request"]["object"] = c.clone();
+        }
         let result = tokio::time::timeout(timeout, call(shared, &hook, &review)).await;
         let outcome = match result {
             Ok(Ok(resp)) => Ok(resp),
@@ -130,6 +152,28 @@ pub async fn validate(shared: &Arc<Shared>, a: Attrs<'_>) -> ApiResult<Vec<Strin
                 if r["allowed"] != Value::Bool(true) {
                     return Err(denial(&name, &r["status"]));
                 }
+                if mutating && let Some(p) = r["patch"].as_str() {
+                    let mut obj = current
+                        .take()
+                        .or_else(|| a.object.cloned())
+                        .unwrap_or(Value::Null);
+                    let patch = base64::engine::general_purpose::STANDARD
+                        .decode(p)
+                        .ok()
+                        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                        .ok_or_else(|| {
+                            ApiError::internal(format!(
+                                "webhook \"{name}\" returned an undecodable patch"
+                            ))
+                        })?;
+                    crate::patch::json(&mut obj, &patch).map_err(|e| {
+                        ApiError::internal(format!(
+                            "webhook \"{name}\" returned an invalid patch: {}",
+                            e.message
+                        ))
+                    })?;
+                    current = Some(obj);
+                }
             }
             Err(e) => {
                 if hook["failurePolicy"].as_str() != Some("Ignore") {
@@ -140,7 +184,7 @@ pub async fn validate(shared: &Arc<Shared>, a: Attrs<'_>) -> ApiResult<Vec<Strin
             }
         }
     }
-    Ok(warnings)
+    Ok((current, warnings))
 }
 
 /// Same shape as kube-apiserver's `webhookerrors.ToStatusErr`.

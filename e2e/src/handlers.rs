@@ -239,6 +239,42 @@ fn list(shared: &Shared, r: &ResReq) -> ApiResult<Reply> {
     )
 }
 
+/// Mutating then validating admission; returns the object as the webhooks left it.
+#[allow(clippy::too_many_arguments)]
+async fn admit(
+    shared: &Arc<Shared>,
+    r: &ResReq,
+    operation: &str,
+    name: &str,
+    obj: Value,
+    old: Option<&Value>,
+    warnings: &mut Vec<String>,
+) -> ApiResult<Value> {
+    fn attrs<'a>(
+        r: &'a ResReq,
+        operation: &'a str,
+        name: &'a str,
+        object: &'a Value,
+        old: Option<&'a Value>,
+    ) -> Attrs<'a> {
+        Attrs {
+            operation,
+            info: &r.info,
+            sub: r.sub.as_deref(),
+            namespace: r.ns_str(),
+            name,
+            object: Some(object),
+            old,
+            dry_run: r.dry_run(),
+        }
+    }
+    let (mutated, w) = admission::mutate(shared, attrs(r, operation, name, &obj, old)).await?;
+    warnings.extend(w);
+    let obj = mutated.unwrap_or(obj);
+    warnings.extend(admission::validate(shared, attrs(r, operation, name, &obj, old)).await?);
+    Ok(obj)
+}
+
 /// Side effects of a committed write.
 fn after_write(shared: &Arc<Shared>, st: &mut State, info: &ResourceInfo, obj: &Value) {
     if info.group == "apiextensions.k8s.io" && info.kind == "CustomResourceDefinition" {
@@ -264,22 +300,7 @@ async fn create(shared: &Arc<Shared>, r: &ResReq) -> ApiResult<Reply> {
         .unwrap_or_default()
         .to_string();
     ssa::track_update(None, &mut obj, &manager, &r.info.api_version(), "");
-    warnings.extend(
-        admission::validate(
-            shared,
-            Attrs {
-                operation: "CREATE",
-                info: &r.info,
-                sub: None,
-                namespace: r.ns_str(),
-                name: &name,
-                object: Some(&obj),
-                old: None,
-                dry_run: r.dry_run(),
-            },
-        )
-        .await?,
-    );
+    obj = admit(shared, r, "CREATE", &name, obj, None, &mut warnings).await?;
     let mut st = shared.state();
     if st.get(&r.info.key(), r.ns_str(), &name).is_some() {
         return Err(ApiError::already_exists(&r.info, &name));
@@ -359,22 +380,16 @@ async fn update(shared: &Arc<Shared>, r: &ResReq) -> ApiResult<Reply> {
             &r.info.api_version(),
             sub.unwrap_or_default(),
         );
-        warnings.extend(
-            admission::validate(
-                shared,
-                Attrs {
-                    operation: "UPDATE",
-                    info: &r.info,
-                    sub,
-                    namespace: r.ns_str(),
-                    name: r.name_str(),
-                    object: Some(&new),
-                    old: Some(&old),
-                    dry_run: r.dry_run(),
-                },
-            )
-            .await?,
-        );
+        new = admit(
+            shared,
+            r,
+            "UPDATE",
+            r.name_str(),
+            new,
+            Some(&old),
+            &mut warnings,
+        )
+        .await?;
         if let Some(stored) = commit_update(shared, r, &old, new) {
             return ok(200, present(&r.info, &stored), warnings);
         }
@@ -450,26 +465,11 @@ pub(crate) async fn patch_verb(shared: &Arc<Shared>, r: &ResReq) -> ApiResult<Re
                 ));
             };
             merged["metadata"]["name"] = json!(r.name_str());
-            let (obj, mut warnings) = {
+            let (mut obj, mut warnings) = {
                 let mut st = shared.state();
                 prepare_create(&mut st, &r.info, r.ns.as_deref(), merged, r.fv())?
             };
-            warnings.extend(
-                admission::validate(
-                    shared,
-                    Attrs {
-                        operation: "CREATE",
-                        info: &r.info,
-                        sub: None,
-                        namespace: r.ns_str(),
-                        name: r.name_str(),
-                        object: Some(&obj),
-                        old: None,
-                        dry_run: r.dry_run(),
-                    },
-                )
-                .await?,
-            );
+            obj = admit(shared, r, "CREATE", r.name_str(), obj, None, &mut warnings).await?;
             let mut st = shared.state();
             if st.get(&r.info.key(), r.ns_str(), r.name_str()).is_some() {
                 continue;
@@ -530,22 +530,16 @@ pub(crate) async fn patch_verb(shared: &Arc<Shared>, r: &ResReq) -> ApiResult<Re
                 sub.unwrap_or_default(),
             );
         }
-        warnings.extend(
-            admission::validate(
-                shared,
-                Attrs {
-                    operation: "UPDATE",
-                    info: &r.info,
-                    sub,
-                    namespace: r.ns_str(),
-                    name: r.name_str(),
-                    object: Some(&new),
-                    old: Some(&old),
-                    dry_run: r.dry_run(),
-                },
-            )
-            .await?,
-        );
+        new = admit(
+            shared,
+            r,
+            "UPDATE",
+            r.name_str(),
+            new,
+            Some(&old),
+            &mut warnings,
+        )
+        .await?;
         if let Some(stored) = commit_update(shared, r, &old, new) {
             return ok(200, present(&r.info, &stored), warnings);
         }

@@ -32,6 +32,14 @@ fn review(req: &Value) -> Value {
     json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response})
 }
 
+/// Adds the label `mutated: "yes"` with a JSONPatch.
+fn mutation(req: &Value) -> Value {
+    let patch = json!([{"op": "add", "path": "/metadata/labels", "value": {"mutated": "yes"}}]);
+    let patch = base64::engine::general_purpose::STANDARD.encode(patch.to_string());
+    json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": {
+        "uid": req["request"]["uid"], "allowed": true, "patchType": "JSONPatch", "patch": patch}})
+}
+
 async fn start_webhook(ca: &TestCa) -> SocketAddr {
     let cert = ca.issue(&["policy-webhook.default.svc"]).unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(mmf_e2e::tls::server_config(&cert).unwrap());
@@ -47,8 +55,14 @@ async fn start_webhook(ca: &TestCa) -> SocketAddr {
                 };
                 let svc = hyper::service::service_fn(
                     |req: hyper::Request<hyper::body::Incoming>| async move {
+                        let mutate = req.uri().path() == "/mutate";
                         let body = req.into_body().collect().await.unwrap().to_bytes();
-                        let out = review(&serde_json::from_slice(&body).unwrap());
+                        let parsed: Value = serde_json::from_slice(&body).unwrap();
+                        let out = if mutate {
+                            mutation(&parsed)
+                        } else {
+                            review(&parsed)
+                        };
                         Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from(
                             out.to_string(),
                         ))))
@@ -64,9 +78,23 @@ async fn start_webhook(ca: &TestCa) -> SocketAddr {
 }
 
 fn webhook_config(name: &str, client_config: Value, failure_policy: &str) -> String {
+    typed_webhook_config(
+        "ValidatingWebhookConfiguration",
+        name,
+        client_config,
+        failure_policy,
+    )
+}
+
+fn typed_webhook_config(
+    kind: &str,
+    name: &str,
+    client_config: Value,
+    failure_policy: &str,
+) -> String {
     let cfg = json!({
         "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingWebhookConfiguration",
+        "kind": kind,
         "metadata": {"name": name},
         "webhooks": [{
             "name": format!("{name}.e2e.mmf.dev"),
@@ -185,5 +213,34 @@ async fn webhook_with_the_wrong_ca_or_no_listener_follows_failure_policy() {
         env.kubectl_stdin(&["apply", "-f", "-"], Some(&widget("w", 1)))
             .await,
         "widget.e2e.mmf.dev/w created\n"
+    );
+}
+
+#[tokio::test]
+async fn mutating_webhook_patches_the_object_before_validation() {
+    if skip_without_kubectl("mutating_webhook") {
+        return;
+    }
+    let env = Env::start().await;
+    env.install_widget_crd().await;
+    let ca = TestCa::new().unwrap();
+    let addr = start_webhook(&ca).await;
+    env.server
+        .map_service("default", "policy-webhook", 443, addr);
+    let bundle = base64::engine::general_purpose::STANDARD.encode(ca.cert_pem());
+    let cc = json!({"service": {"namespace": "default", "name": "policy-webhook", "path": "/mutate", "port": 443}, "caBundle": bundle});
+    let cfg = typed_webhook_config("MutatingWebhookConfiguration", "labeler", cc, "Fail");
+    env.kubectl_stdin(&["apply", "-f", "-"], Some(&cfg)).await;
+    env.kubectl_stdin(&["apply", "-f", "-"], Some(&widget("m", 1)))
+        .await;
+    assert_eq!(
+        env.kubectl(&[
+            "get",
+            "widget",
+            "m",
+            "-o=jsonpath={.metadata.labels.mutated}"
+        ])
+        .await,
+        "yes"
     );
 }
