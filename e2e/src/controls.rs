@@ -13,12 +13,14 @@ pub struct RequestKey {
     pub verb: String,
     /// Plural resource (with `/status` for the subresource); empty for discovery/openapi.
     pub resource: String,
+    /// `User-Agent` header (kubectl, Helm, kube-rs clients set distinct ones).
     pub user_agent: String,
     /// `fieldManager` query parameter, if any.
     pub field_manager: String,
 }
 
 impl RequestKey {
+    /// Whether the verb mutates state (what "writes per reconcile" counts).
     pub fn is_write(&self) -> bool {
         matches!(
             self.verb.as_str(),
@@ -30,6 +32,7 @@ impl RequestKey {
 /// A snapshot of request counts since start or the last reset.
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
+    /// Count per distinct request kind.
     pub counts: BTreeMap<RequestKey, u64>,
 }
 

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! # mmf-e2e: in-memory Kubernetes API server for tests (not a product)
 //!
 //! No real kube-apiserver can run on the development and CI machines, so this crate provides
@@ -49,12 +50,16 @@ pub use deployment_sim::Readiness;
 /// Errors starting or talking to the test server.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The loopback port could not be bound (taken, or no permission).
     #[error("binding the listener: {0}")]
     Bind(#[source] std::io::Error),
+    /// Certificate generation or rustls configuration failed.
     #[error("TLS setup: {0}")]
     Tls(String),
+    /// The kubeconfig file could not be written.
     #[error("writing the kubeconfig: {0}")]
     Kubeconfig(#[source] std::io::Error),
+    /// kube-rs rejected the generated kubeconfig.
     #[error("building the kube client: {0}")]
     Client(String),
 }
