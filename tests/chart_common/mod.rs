@@ -251,3 +251,35 @@ pub fn value_sets() -> Vec<(&'static str, Values)> {
         ),
     ]
 }
+
+// === Reading rendered objects ===
+
+pub fn yaml_file(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+pub fn strings(value: &Value) -> Vec<&str> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {value}"))
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect()
+}
+
+pub fn operator_container(rendered: &Rendered, name: &str) -> Value {
+    let deployment = rendered.get("Deployment", name);
+    let containers = deployment["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap();
+    assert_eq!(containers.len(), 1, "{deployment}");
+    containers[0].clone()
+}
+
+pub fn args(rendered: &Rendered, name: &str) -> Vec<String> {
+    strings(&operator_container(rendered, name)["args"])
+        .into_iter()
+        .map(str::to_string)
+        .collect()
+}
