@@ -66,6 +66,8 @@ fn the_payment_example_becomes_ready_with_a_restricted_deployment_in_production(
     for type_ in ["PluginsResolved", "PolicyCompliant", "Available"] {
         assert_eq!(condition_status(&service, type_), "True", "{type_}");
     }
+    // kstatus: a finished rollout carries no Reconciling or Stalled condition.
+    assert!(condition(&service, "Reconciling").is_none() && condition(&service, "Stalled").is_none(), "{service}");
 
     let deployment = cluster
         .get_json(&namespace, "deployment/payment-service")
