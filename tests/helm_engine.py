@@ -2,8 +2,14 @@
 tests/chart_*.rs. Prints exactly one JSON object on stdout.
 
 Usage:
-  helm_engine.py lint   CHART [--values FILE]... [--set-json JSON]...
-  helm_engine.py render CHART [--name NAME] [--namespace NS] [--values FILE]... [--set-json JSON]...
+  helm_engine.py lint      CHART [--values FILE]... [--set-json JSON]...
+  helm_engine.py render    CHART [--name NAME] [--namespace NS] [--values FILE]... [--set-json JSON]...
+  helm_engine.py install   CHART --kubeconfig FILE [--name NAME] [--namespace NS] [--values ...] [--set-json ...]
+  helm_engine.py upgrade   CHART --kubeconfig FILE [--name NAME] [--namespace NS] [--values ...] [--set-json ...]
+  helm_engine.py uninstall CHART --kubeconfig FILE [--name NAME] [--namespace NS]
+
+install/upgrade/uninstall talk to the cluster of KUBECONFIG (the end-to-end tests' test API
+server) and wait for the release's resources like `helm --wait`.
 
 Values files and --set-json objects are merged in order like `helm -f a -f b --set-json ...`
 (maps deep-merged, anything else replaced). A Helm error prints {"error": "..."} and exits 2.
@@ -26,7 +32,8 @@ def merge(into, over):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("step", choices=["lint", "render"])
+    parser.add_argument("step", choices=["lint", "render", "install", "upgrade", "uninstall"])
+    parser.add_argument("--kubeconfig")
     parser.add_argument("chart")
     parser.add_argument("--name", default="mmf-operator")
     parser.add_argument("--namespace", default="mmf-system")
@@ -42,7 +49,18 @@ def main():
         merge(values, json.loads(document))
 
     try:
-        if args.step == "lint":
+        if args.step in ("install", "upgrade", "uninstall"):
+            with helm.Config(kubeconfig_path=args.kubeconfig, namespace=args.namespace) as cfg:
+                if args.step == "install":
+                    rel = cfg.install(args.chart, args.name, values, wait="watcher", timeout=60)
+                elif args.step == "upgrade":
+                    rel = cfg.upgrade(args.chart, args.name, values, wait="watcher", timeout=60)
+                else:
+                    rel = cfg.uninstall(args.name, wait="watcher", timeout=60)
+            if isinstance(rel, dict):
+                rel = {k: v for k, v in rel.items() if k in ("name", "revision", "status", "info", "release")}
+            out = rel
+        elif args.step == "lint":
             out = helm.lint(args.chart, values, strict=True, namespace=args.namespace,
                             kube_version="v1.33.0")
         else:
@@ -55,7 +73,7 @@ def main():
     except helm.HelmError as error:
         print(json.dumps({"error": str(error), "type": type(error).__name__}))
         sys.exit(2)
-    print(json.dumps(out))
+    print(json.dumps(out, default=str))
 
 
 if __name__ == "__main__":

@@ -67,7 +67,10 @@ fn the_payment_example_becomes_ready_with_a_restricted_deployment_in_production(
         assert_eq!(condition_status(&service, type_), "True", "{type_}");
     }
     // kstatus: a finished rollout carries no Reconciling or Stalled condition.
-    assert!(condition(&service, "Reconciling").is_none() && condition(&service, "Stalled").is_none(), "{service}");
+    assert!(
+        condition(&service, "Reconciling").is_none() && condition(&service, "Stalled").is_none(),
+        "{service}"
+    );
 
     let deployment = cluster
         .get_json(&namespace, "deployment/payment-service")
@@ -124,15 +127,14 @@ fn the_payment_example_becomes_ready_with_a_restricted_deployment_in_production(
         "a manual change to an owned Deployment was not reverted"
     );
 
-    let columns = cluster.kubectl_ok(&["get", "mmf", "-n", &namespace]);
-    assert!(
-        columns.contains("production-payment   1.0.0     True       True"),
-        "{columns}"
-    );
-    assert!(
-        columns.contains("production    2/2        production-payment   True"),
-        "{columns}"
-    );
+    // The revert rolls the Deployment once more; the columns settle back to Ready.
+    let mut columns = String::new();
+    let settled = eventually(Duration::from_secs(30), || {
+        columns = cluster.kubectl_ok(&["get", "mmf", "-n", &namespace]);
+        columns.contains("production-payment   1.0.0     True       True")
+            && columns.contains("production    2/2        production-payment   True")
+    });
+    assert!(settled, "{columns}");
 }
 
 #[test]

@@ -36,8 +36,16 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// The test API server, unless `MMF_E2E_KUBECONFIG` names a real cluster.
+    /// The test API server with the CRDs installed, unless `MMF_E2E_KUBECONFIG` names a real
+    /// cluster.
     pub fn start() -> Cluster {
+        let cluster = Cluster::start_empty();
+        cluster.kubectl_ok(&["apply", "-f", &repo().join("crds").display().to_string()]);
+        cluster
+    }
+
+    /// Like [`Cluster::start`] without installing the CRDs (the Helm chart brings them).
+    pub fn start_empty() -> Cluster {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
         if let Ok(kubeconfig) = std::env::var("MMF_E2E_KUBECONFIG") {
@@ -122,25 +130,34 @@ impl Cluster {
         target
     }
 
-    /// Starts `mmf run` against this cluster.
+    /// Starts `mmf run` against this cluster with the shipped config.
     pub fn operator(&self, extra: &[&str]) -> Operator {
+        let mut args: Vec<String> = vec![
+            "--config-dir".into(),
+            repo().join("config").display().to_string(),
+            "--namespace".into(),
+            "default".into(),
+        ];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        self.operator_with(&args, &[])
+    }
+
+    /// Starts `mmf run ARGS --probe-addr <free port>` with extra environment variables.
+    pub fn operator_with(&self, args: &[String], env: &[(&str, &str)]) -> Operator {
         let probe_port = free_port();
         let log = self.dir.path().join(format!("operator-{probe_port}.log"));
         let mut command = Command::new(env!("CARGO_BIN_EXE_mmf"));
         command
-            .args(["run", "--config-dir"])
-            .arg(repo().join("config"))
-            .args([
-                "--probe-addr",
-                &format!("127.0.0.1:{probe_port}"),
-                "--namespace",
-                "default",
-            ])
-            .args(extra)
+            .arg("run")
+            .args(args)
+            .args(["--probe-addr", &format!("127.0.0.1:{probe_port}")])
             .env("KUBECONFIG", &self.kubeconfig)
             .env("RUST_LOG", "info,kube=warn")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap());
+        for (key, value) in env {
+            command.env(key, value);
+        }
         let child = command.spawn().unwrap();
         let operator = Operator {
             child,
