@@ -386,3 +386,175 @@ async fn kubectl_shows_denials_in_production_and_warnings_in_development() {
         .unwrap()
         .unwrap();
 }
+
+/// Starts a cluster with the CRDs and the `prod`/`dev`/`mmf-system` namespaces.
+async fn cluster_with_namespaces(kubectl: PathBuf) -> Cluster {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = TestApiServer::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    server
+        .write_kubeconfig(dir.path().join("kubeconfig"))
+        .unwrap();
+    let cluster = Cluster {
+        server,
+        dir,
+        kubectl,
+    };
+    let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
+    cluster.ok(&["apply", "-f", crds.to_str().unwrap()]).await;
+    for (namespace, environment) in [("prod", "production"), ("mmf-system", "")] {
+        cluster.ok(&["create", "namespace", namespace]).await;
+        if !environment.is_empty() {
+            let label = format!("mmf.marty.dev/environment={environment}");
+            cluster.ok(&["label", "namespace", namespace, &label]).await;
+        }
+    }
+    cluster
+}
+
+fn in_cluster_options(addr: std::net::SocketAddr) -> WebhookOptions {
+    WebhookOptions {
+        addr,
+        tls: TlsSource::SelfManaged,
+        webhook_url: None,
+        configuration_name: CONFIGURATION_NAME.to_owned(),
+        namespace: "mmf-system".to_owned(),
+        service_name: "mmf-operator".to_owned(),
+        secret_name: "mmf-operator-webhook-tls".to_owned(),
+        fail_closed_environments: vec!["production".to_owned()],
+    }
+}
+
+/// The chart's path: the configuration points at the operator's Service with a stale
+/// `caBundle`; the operator fills in its CA, and only then reports ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_cluster_the_operator_keeps_the_charts_ca_bundle_current() {
+    use mmf_operator::webhook::configuration::{Endpoint, configuration};
+    let Some(kubectl) = kubectl_path() else {
+        eprintln!(
+            "SKIPPED webhook_e2e: kubectl not found (set KUBECTL or install /usr/bin/kubectl)"
+        );
+        return;
+    };
+    let cluster = cluster_with_namespaces(kubectl).await;
+    let client = cluster.server.client().await.unwrap();
+    let view = reflector_view(&client).await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    cluster
+        .server
+        .map_service("mmf-system", "mmf-operator", 443, addr);
+
+    // What the chart installs before the operator has a CA.
+    let chart = configuration(
+        CONFIGURATION_NAME,
+        &Endpoint::Service {
+            namespace: "mmf-system".to_owned(),
+            name: "mmf-operator".to_owned(),
+        },
+        b"",
+        "mmf-system",
+        &["production".to_owned()],
+    );
+    Api::<ValidatingWebhookConfiguration>::all(client.clone())
+        .create(&Default::default(), &chart)
+        .await
+        .unwrap();
+
+    let health = WebhookHealth::new();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(serve_on(
+        listener,
+        in_cluster_options(addr),
+        Arc::new(SharedConfig::new(configs(), "development")),
+        view,
+        client.clone(),
+        AdmissionMetrics::unregistered(),
+        health.clone(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    for _ in 0..100 {
+        if health.is_ready() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(health.is_ready(), "the webhook never became ready");
+    let secret = Api::<Secret>::namespaced(client.clone(), "mmf-system")
+        .get("mmf-operator-webhook-tls")
+        .await
+        .unwrap();
+    let ca = secret.data.unwrap()["ca.crt"].0.clone();
+    let live = Api::<ValidatingWebhookConfiguration>::all(client.clone())
+        .get(CONFIGURATION_NAME)
+        .await
+        .unwrap();
+    assert!(trusts(&live, &ca));
+    // Only caBundle changed: the rest is still exactly the chart's.
+    let mut expected = chart.webhooks.clone().unwrap();
+    for webhook in &mut expected {
+        webhook.client_config.ca_bundle = live.webhooks.as_ref().unwrap()[0]
+            .client_config
+            .ca_bundle
+            .clone();
+    }
+    assert_eq!(live.webhooks.unwrap(), expected);
+
+    // The API server reaches the webhook through the Service name and trusts it.
+    let (ok, _, stderr) = cluster.apply("prod", &unsigned_plugin()).await;
+    assert!(!ok);
+    assert!(
+        stderr.starts_with("Error from server (Forbidden): error when creating \"STDIN\": admission webhook \"strict.validate.mmf.marty.dev\" denied the request: mmf-operator denied this MmfPlugin"),
+        "{stderr}"
+    );
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(15), served)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+/// Two replicas starting together: one creates the Secret, the other gets a conflict, re-reads
+/// and serves the same certificates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_racing_for_the_secret_end_up_with_the_same_certificates() {
+    use mmf_operator::webhook::certs::serving_names;
+    use mmf_operator::webhook::tls::ensure_secret;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = TestApiServer::start().await.unwrap();
+    let client = server.client().await.unwrap();
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let namespace: Namespace =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "mmf-system"}})).unwrap();
+    namespaces
+        .create(&Default::default(), &namespace)
+        .await
+        .unwrap();
+    let names = serving_names("mmf-operator", "mmf-system", None);
+    let (a, b) = tokio::join!(
+        ensure_secret(&client, "mmf-system", "webhook-tls", &names, false),
+        ensure_secret(&client, "mmf-system", "webhook-tls", &names, false),
+    );
+    let (a, a_renewal) = a.unwrap();
+    let (b, b_renewal) = b.unwrap();
+    assert_eq!(a, b);
+    // Exactly one of them issued.
+    assert_eq!(
+        [a_renewal, b_renewal]
+            .iter()
+            .filter(|r| r.is_some())
+            .count(),
+        1,
+        "{a_renewal:?} {b_renewal:?}"
+    );
+    // A later pass (a restart) keeps them.
+    let (c, renewal) = ensure_secret(&client, "mmf-system", "webhook-tls", &names, true)
+        .await
+        .unwrap();
+    assert_eq!((c, renewal), (a, None));
+}
