@@ -1,11 +1,11 @@
 //! The validating admission webhook of `mmf run`: stops policy violations before they are
 //! stored, with a message the user sees in kubectl or their GitOps tool.
 //!
-//! - [`review`]: the decision, a pure function of the request, the policy and the caches;
+//! - [`review`](mod@review): the decision, a pure function of the request, the policy and the caches;
 //! - [`server`]: the HTTP shell (`POST /validate`), body limit, metrics, tracing;
 //! - [`certs`] and [`tls`]: the self-managed CA in a Secret, or mounted certificate files,
 //!   served through a cell that renewal swaps without a restart;
-//! - [`configuration`]: the ValidatingWebhookConfiguration and keeping its `caBundle` current.
+//! - [`configuration`](mod@configuration): the ValidatingWebhookConfiguration and keeping its `caBundle` current.
 //!
 //! The handler never calls the API server; only the background pass (certificates and
 //! `caBundle`, once a minute) does.
@@ -54,6 +54,11 @@ pub enum TlsSource {
     },
 }
 
+/// Default name of the Secret holding the self-managed certificates.
+pub const DEFAULT_SECRET_NAME: &str = "mmf-operator-webhook-tls";
+/// Default name of the operator's Service (the certificate's DNS names derive from it).
+pub const DEFAULT_SERVICE_NAME: &str = "mmf-operator";
+
 /// How `mmf run` serves the webhook.
 #[derive(Debug, Clone)]
 pub struct WebhookOptions {
@@ -74,6 +79,23 @@ pub struct WebhookOptions {
     pub secret_name: String,
     /// Environments whose namespaces get `failurePolicy: Fail`.
     pub fail_closed_environments: Vec<String>,
+}
+
+impl WebhookOptions {
+    /// The defaults for an operator in `namespace`: self-managed TLS, the chart's
+    /// configuration, `production` failing closed.
+    pub fn new(addr: SocketAddr, namespace: impl Into<String>) -> WebhookOptions {
+        WebhookOptions {
+            addr,
+            tls: TlsSource::SelfManaged,
+            webhook_url: None,
+            configuration_name: CONFIGURATION_NAME.to_owned(),
+            namespace: namespace.into(),
+            service_name: DEFAULT_SERVICE_NAME.to_owned(),
+            secret_name: DEFAULT_SECRET_NAME.to_owned(),
+            fail_closed_environments: vec!["production".to_owned()],
+        }
+    }
 }
 
 /// Errors of the webhook, named after the step that failed.
