@@ -153,6 +153,24 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// The policy decision alone, in a loop on this thread: what the webhook adds, without I/O.
+fn decision_only(config_dir: &Path, body: &[u8], iterations: usize) -> Vec<Duration> {
+    use kube::core::DynamicObject;
+    use kube::core::admission::{AdmissionRequest, AdmissionReview};
+    let config = load_dir(config_dir).unwrap();
+    let review: AdmissionReview<DynamicObject> = serde_json::from_slice(body).unwrap();
+    let request: AdmissionRequest<DynamicObject> = review.try_into().unwrap();
+    let mut latencies = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
+        let started = Instant::now();
+        let verdict = mmf_operator::webhook::decide(&request, &config, "development", &ProdView);
+        latencies.push(started.elapsed());
+        assert!(verdict.allowed);
+    }
+    latencies.sort();
+    latencies
+}
+
 fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -275,6 +293,8 @@ async fn run() {
     };
     row("tls-echo", &echo_lat, echo_fail);
     row("webhook", &hook_lat, hook_fail);
+    let decision = decision_only(&root.join("config"), &body, (rate * seconds) as usize);
+    row("decide() only", &decision, 0);
     println!(
         "ratio webhook/echo: p50 {:.2}x  p99 {:.2}x  (measured in {:.1} s)",
         ms(percentile(&hook_lat, 0.50)) / ms(percentile(&echo_lat, 0.50)),
