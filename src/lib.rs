@@ -5,7 +5,8 @@
 //! - [`config`]: the environment policy and per-plugin settings (parsing is pure, loading reads files);
 //! - [`core`]: policy, signatures, config merging, dependency resolution and rendering, as plain
 //!   functions of their inputs, shared by the CLI, the webhook and the controller;
-//! - [`cli`]: the `mmf` command line, a thin shell over the core.
+//! - [`cli`]: the `mmf` command line, a thin shell over the core;
+//! - [`webhook`]: the validating admission webhook served by `mmf run`.
 
 pub mod api;
 pub mod cli;
@@ -15,3 +16,4 @@ pub mod core;
 pub mod manifest;
 pub mod manifest_edit;
 pub mod state;
+pub mod webhook;

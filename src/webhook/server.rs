@@ -1,0 +1,220 @@
+//! The HTTP shell around [`review`](super::review::review): one `POST /validate` route that
+//! reads an AdmissionReview, asks the decision core, and counts the answer.
+//!
+//! A policy "no" is an AdmissionReview with `allowed: false` (HTTP 200), never an HTTP error:
+//! only a body that is not an AdmissionReview at all gets a 400, and an oversized one a 413.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use kube::core::DynamicObject;
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tracing::field::Empty;
+
+use super::configuration::VALIDATE_PATH;
+use super::review::{decide, reviewed_kind};
+use crate::state::{ClusterView, SharedConfig};
+
+/// Largest AdmissionReview accepted. The API server limits objects to about 1.5 MiB and a
+/// review carries the object twice on update; anything bigger is not from the API server.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Labels of `mmf_admission_requests`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// `MmfPlugin`, `MmfService`, or `other`.
+    pub kind: String,
+    /// Namespace of the object.
+    pub namespace: String,
+    /// `CREATE`, `UPDATE`, ...
+    pub operation: String,
+    /// `true` or `false`.
+    pub allowed: String,
+    /// `true` for `kubectl --dry-run=server` and similar.
+    pub dry_run: String,
+}
+
+/// Labels of `mmf_admission_duration_seconds`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    /// `MmfPlugin`, `MmfService`, or `other`.
+    pub kind: String,
+}
+
+type HistogramFamily = Family<KindLabels, Histogram, fn() -> Histogram>;
+
+/// The webhook's metrics; cheap to clone (shared counters).
+#[derive(Clone, Debug)]
+pub struct AdmissionMetrics {
+    requests: Family<RequestLabels, Counter>,
+    duration: HistogramFamily,
+}
+
+fn latency_histogram() -> Histogram {
+    // 50 µs .. ~0.8 s
+    Histogram::new(exponential_buckets(0.00005, 2.0, 15))
+}
+
+impl AdmissionMetrics {
+    /// Unregistered metrics (tests and benchmarks).
+    pub fn unregistered() -> AdmissionMetrics {
+        AdmissionMetrics {
+            requests: Family::default(),
+            duration: Family::new_with_constructor(latency_histogram),
+        }
+    }
+
+    /// Requests answered, by outcome.
+    pub fn requests(&self) -> &Family<RequestLabels, Counter> {
+        &self.requests
+    }
+}
+
+/// Registers `mmf_admission_requests` and `mmf_admission_duration_seconds` in `registry`.
+pub fn metrics(registry: &mut Registry) -> AdmissionMetrics {
+    let metrics = AdmissionMetrics::unregistered();
+    registry.register(
+        "mmf_admission_requests",
+        "Admission reviews answered, by kind, namespace, operation, outcome and dry run",
+        metrics.requests.clone(),
+    );
+    registry.register(
+        "mmf_admission_duration_seconds",
+        "Time to decide one admission review",
+        metrics.duration.clone(),
+    );
+    metrics
+}
+
+/// What the handler reads: the policy, the caches, the counters.
+#[derive(Clone)]
+pub struct AdmissionState {
+    /// Current environment config and default environment.
+    pub config: Arc<SharedConfig>,
+    /// Namespace labels and plugins, from the controller's caches.
+    pub view: Arc<dyn ClusterView>,
+    /// Counters.
+    pub metrics: AdmissionMetrics,
+}
+
+/// The webhook's routes: `POST /validate`, with the body size limit.
+pub fn router(state: AdmissionState) -> Router {
+    Router::new()
+        .route(VALIDATE_PATH, post(validate))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+fn plain(status: StatusCode, message: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        message,
+    )
+        .into_response()
+}
+
+fn json_review(response: AdmissionResponse) -> Response {
+    match serde_json::to_vec(&response.into_review()) {
+        Ok(body) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
+        Err(error) => plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("encoding the AdmissionReview response: {error}"),
+        ),
+    }
+}
+
+fn operation_label(operation: &Operation) -> &'static str {
+    match operation {
+        Operation::Create => "CREATE",
+        Operation::Update => "UPDATE",
+        Operation::Delete => "DELETE",
+        Operation::Connect => "CONNECT",
+    }
+}
+
+#[tracing::instrument(
+    name = "admission",
+    skip_all,
+    fields(kind = Empty, namespace = Empty, name = Empty, operation = Empty, dry_run = Empty, allowed = Empty)
+)]
+async fn validate(State(state): State<AdmissionState>, body: Bytes) -> Response {
+    let started = Instant::now();
+    let review: AdmissionReview<DynamicObject> = match serde_json::from_slice(&body) {
+        Ok(review) => review,
+        Err(error) => {
+            tracing::warn!(%error, "refused a body that is not an AdmissionReview");
+            return plain(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not an admission.k8s.io/v1 AdmissionReview: {error}\n"),
+            );
+        }
+    };
+    let request: AdmissionRequest<DynamicObject> = match review.try_into() {
+        Ok(request) => request,
+        Err(error) => {
+            tracing::warn!(%error, "AdmissionReview without a request");
+            return json_review(AdmissionResponse::invalid(
+                "the AdmissionReview has no request to answer",
+            ));
+        }
+    };
+    let kind = reviewed_kind(&request).map_or("other", |k| k.as_str());
+    let namespace = request.namespace.clone().unwrap_or_default();
+    let operation = operation_label(&request.operation);
+    let span = tracing::Span::current();
+    span.record("kind", kind);
+    span.record("namespace", namespace.as_str());
+    span.record("name", request.name.as_str());
+    span.record("operation", operation);
+    span.record("dry_run", request.dry_run);
+
+    let config = state.config.current();
+    let verdict = decide(
+        &request,
+        &config,
+        state.config.default_environment(),
+        state.view.as_ref(),
+    );
+    span.record("allowed", verdict.allowed);
+    if verdict.allowed {
+        tracing::debug!(warnings = verdict.warnings.len(), "admitted");
+    } else {
+        tracing::info!(message = %verdict.message, "denied");
+    }
+    state
+        .metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            kind: kind.to_owned(),
+            namespace,
+            operation: operation.to_owned(),
+            allowed: verdict.allowed.to_string(),
+            dry_run: request.dry_run.to_string(),
+        })
+        .inc();
+    state
+        .metrics
+        .duration
+        .get_or_create(&KindLabels {
+            kind: kind.to_owned(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    json_review(verdict.into_response(&request))
+}
