@@ -17,10 +17,11 @@ use kube::{Client, CustomResourceExt};
 use serde_json::json;
 
 use super::input::read_capped;
-use super::run::{LogFormat, init_logging, install_crypto_provider};
+use super::run::{LogFormat, init_logging, install_crypto_provider, webhook_extension};
 use crate::api::{ENVIRONMENT_LABEL, MmfPlugin, MmfService};
 use crate::controller::{self, RunOptions};
 use crate::manifest::{Manifest, parse_manifests};
+use crate::webhook::WebhookOptions;
 
 /// Arguments of `mmf dev`.
 #[derive(Debug, Args)]
@@ -50,6 +51,9 @@ pub struct DevArgs {
     /// Address of the operator's /healthz, /readyz and /metrics.
     #[arg(long, default_value = "127.0.0.1:8081")]
     pub probe_addr: std::net::SocketAddr,
+    /// Address of the admission webhook (the local API server calls it), or `none`.
+    #[arg(long, default_value = "127.0.0.1:9443")]
+    pub webhook_addr: String,
     /// Stop once everything is Ready instead of running until Ctrl-C (for scripts and CI).
     #[arg(long)]
     pub exit_when_ready: bool,
@@ -114,10 +118,22 @@ async fn dev(args: &DevArgs) -> anyhow::Result<ExitCode> {
         concurrency: 2,
         config_poll: Duration::from_secs(2),
     };
+    let mut extensions = Vec::new();
+    if args.webhook_addr != "none" {
+        let addr: std::net::SocketAddr = args.webhook_addr.parse().with_context(|| {
+            format!(
+                "--webhook-addr {:?} is not HOST:PORT or none",
+                args.webhook_addr
+            )
+        })?;
+        let mut webhook = WebhookOptions::new(addr, "default");
+        webhook.webhook_url = Some(format!("https://{addr}/validate"));
+        extensions.push(webhook_extension(webhook));
+    }
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let operator_client = client.clone();
     let operator = tokio::spawn(async move {
-        controller::run(operator_client, options, Vec::new(), async {
+        controller::run(operator_client, options, extensions, async {
             let _ = stop_rx.await;
         })
         .await

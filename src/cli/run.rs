@@ -8,7 +8,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 
-use crate::controller::{self, Extension, RunOptions};
+use crate::controller::{self, Extension, ReadinessCheck, RunOptions};
+use crate::webhook::{self, TlsSource, WebhookHealth, WebhookOptions};
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -107,21 +108,41 @@ impl RunArgs {
         }
     }
 
-    /// The webhook server, unless `--webhook-addr none`.
-    pub fn extensions(&self) -> anyhow::Result<Vec<Extension>> {
+    /// The webhook settings, unless `--webhook-addr none`.
+    pub fn webhook_options(&self) -> anyhow::Result<Option<WebhookOptions>> {
         if self.webhook_addr == "none" {
-            return Ok(Vec::new());
+            return Ok(None);
         }
-        let _addr: SocketAddr = self.webhook_addr.parse().with_context(|| {
+        let addr: SocketAddr = self.webhook_addr.parse().with_context(|| {
             format!(
                 "--webhook-addr {:?} is not HOST:PORT or none",
                 self.webhook_addr
             )
         })?;
-        tracing::warn!(
-            "the admission webhook is not built into this version yet; serving without it"
-        );
-        Ok(Vec::new())
+        Ok(Some(WebhookOptions {
+            addr,
+            tls: match &self.webhook_cert_dir {
+                Some(cert_dir) => TlsSource::Files {
+                    cert_dir: cert_dir.clone(),
+                },
+                None => TlsSource::SelfManaged,
+            },
+            webhook_url: self.webhook_url.clone(),
+            configuration_name: self.webhook_configuration.clone(),
+            namespace: self.namespace.clone(),
+            service_name: self.webhook_service.clone(),
+            secret_name: self.webhook_secret.clone(),
+            fail_closed_environments: self.fail_closed_environments.clone(),
+        }))
+    }
+
+    /// The webhook server, unless `--webhook-addr none`.
+    pub fn extensions(&self) -> anyhow::Result<Vec<Extension>> {
+        Ok(self
+            .webhook_options()?
+            .map(webhook_extension)
+            .into_iter()
+            .collect())
     }
 }
 
@@ -145,5 +166,42 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         )
         .await?;
         Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Serves the admission webhook beside the controllers, in every replica; readiness waits for
+/// its certificate (and, when the operator manages it, the published caBundle).
+pub fn webhook_extension(options: WebhookOptions) -> Extension {
+    Box::new(move |shared, registry| {
+        let metrics = webhook::metrics(registry);
+        let health = WebhookHealth::new();
+        let probe = health.clone();
+        let check: ReadinessCheck = std::sync::Arc::new(move || {
+            if probe.is_ready() {
+                Ok(())
+            } else {
+                Err(
+                    "the webhook certificate is not loaded or its CA is not yet in the caBundle"
+                        .to_owned(),
+                )
+            }
+        });
+        let mut shutdown = shared.shutdown.clone();
+        let task = webhook::serve(
+            options,
+            std::sync::Arc::clone(&shared.config),
+            std::sync::Arc::clone(&shared.view),
+            shared.client.clone(),
+            metrics,
+            health,
+            async move {
+                let _ = shutdown.wait_for(|stop| *stop).await;
+            },
+        );
+        let task: controller::ExtensionTask = Box::pin(async move {
+            task.await
+                .map_err(|error| format!("admission webhook: {error}"))
+        });
+        (vec![check], task)
     })
 }

@@ -54,6 +54,8 @@ pub struct Caches {
     config: Arc<SharedConfig>,
     /// Triggers sent but not yet picked up by a controller (the queue depth metric).
     pub pending: Gauge,
+    /// The watch tasks, stopped by [`Caches::stop`].
+    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
 /// Receivers handed to the controllers when this replica leads.
@@ -104,6 +106,7 @@ impl Caches {
             synced: AtomicBool::new(false),
             config,
             pending,
+            tasks: Mutex::new(Vec::new()),
         });
         let paged = watcher::Config::default().page_size(500);
         let owned = paged.clone().labels(OWNED_SELECTOR);
@@ -210,6 +213,16 @@ impl Caches {
         }
         self.trigger_all();
         TriggerReceivers { plugins, services }
+    }
+
+    /// Stops every watch (the operator is shutting down).
+    pub fn stop(&self) {
+        self.disconnect();
+        if let Ok(mut tasks) = self.tasks.lock() {
+            for task in tasks.drain(..) {
+                task.abort();
+            }
+        }
     }
 
     /// Stops delivering triggers (leadership lost or shutting down).
@@ -373,7 +386,8 @@ fn spawn_driver<K, S>(
     K: Send + 'static,
     S: Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
 {
-    tokio::spawn(async move {
+    let owner = Arc::clone(&caches);
+    let task = tokio::spawn(async move {
         let mut events = std::pin::pin!(events);
         while let Some(event) = events.next().await {
             match event {
@@ -383,6 +397,9 @@ fn spawn_driver<K, S>(
             }
         }
     });
+    if let Ok(mut tasks) = owner.tasks.lock() {
+        tasks.push(task.abort_handle());
+    }
 }
 
 impl Caches {

@@ -88,10 +88,14 @@ pub enum RunError {
     Election(#[from] kube_lease_manager::LeaseManagerError),
     #[error("lost the leader lease; exiting so a fresh start cannot overlap with the new leader")]
     LostLeadership,
+    #[error("{0}")]
+    Extension(String),
 }
 
 /// What `run` hands to components that live beside the controllers (the webhook).
 pub struct Shared {
+    /// API client.
+    pub client: Client,
     /// The current config.
     pub config: Arc<SharedConfig>,
     /// The watch caches, as the webhook's view of the cluster.
@@ -100,17 +104,13 @@ pub struct Shared {
     pub shutdown: watch::Receiver<bool>,
 }
 
-/// Extra work started with the operator, e.g. the webhook server: receives the shared state
-/// and the metrics registry, returns readiness checks and a task.
-pub type Extension = Box<
-    dyn FnOnce(
-            &Shared,
-            &mut Registry,
-        ) -> (
-            Vec<ReadinessCheck>,
-            Pin<Box<dyn Future<Output = ()> + Send>>,
-        ) + Send,
->;
+/// A task started beside the controllers; an error stops the operator.
+pub type ExtensionTask = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+
+/// Extra work started with the operator in every replica, e.g. the webhook server: receives
+/// the shared state and the metrics registry, returns readiness checks and a task.
+pub type Extension =
+    Box<dyn FnOnce(&Shared, &mut Registry) -> (Vec<ReadinessCheck>, ExtensionTask) + Send>;
 
 /// Resolves on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {
@@ -167,6 +167,7 @@ pub async fn run(
     let mut registry = Registry::default();
     let queue_depth = prometheus_client::metrics::gauge::Gauge::default();
     let caches = Caches::start(client.clone(), Arc::clone(&config), queue_depth.clone());
+    let _stop_watches = StopOnDrop(Arc::clone(&caches));
     let metrics = Arc::new(metrics::Metrics::register(&mut registry, queue_depth));
     let synced = Arc::clone(&caches);
     let mut checks: Vec<ReadinessCheck> = vec![Arc::new(move || {
@@ -177,16 +178,25 @@ pub async fn run(
         }
     })];
     let shared = Shared {
+        client: client.clone(),
         config: Arc::clone(&config),
         view: Arc::clone(&caches) as Arc<dyn ClusterView>,
         shutdown: shutdown_rx.clone(),
     };
     let mut tasks = Vec::new();
+    let (failed_tx, mut failed) = mpsc::unbounded_channel::<String>();
     for extension in extensions {
         let (extra_checks, task) = extension(&shared, &mut registry);
         checks.extend(extra_checks);
-        tasks.push(tokio::spawn(task));
+        let failed_tx = failed_tx.clone();
+        tasks.push(tokio::spawn(async move {
+            if let Err(error) = task.await {
+                let _ = failed_tx.send(error);
+            }
+        }));
     }
+    drop(failed_tx);
+
     let registry = Arc::new(registry);
     let listener_check = tokio::net::TcpListener::bind(options.probe_addr)
         .await
@@ -219,6 +229,7 @@ pub async fn run(
     tokio::select! {
         _ = caches.wait_synced() => tracing::info!("watch caches synced"),
         _ = shutdown() => return Ok(()),
+        error = next_failure(&mut failed) => return Err(RunError::Extension(error)),
     }
 
     let mut election = if options.leader_election {
@@ -235,6 +246,10 @@ pub async fn run(
             _ = shutdown() => {
                 election.release().await;
                 return Ok(());
+            }
+            error = next_failure(&mut failed) => {
+                election.release().await;
+                return Err(RunError::Extension(error));
             }
         }
         Some(election)
@@ -290,6 +305,7 @@ pub async fn run(
         _ = services => Ok(()),
         _ = shutdown() => Ok(()),
         _ = lost => Err(RunError::LostLeadership),
+        error = next_failure(&mut failed) => Err(RunError::Extension(error)),
     };
     caches.disconnect();
     metrics.leader.set(0);
@@ -305,6 +321,23 @@ pub async fn run(
     }
     tracing::info!("stopped");
     outcome
+}
+
+/// Stops the watches however `run` returns.
+struct StopOnDrop(Arc<Caches>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
+/// The next extension failure; pending forever when every extension ended well.
+async fn next_failure(failed: &mut mpsc::UnboundedReceiver<String>) -> String {
+    match failed.recv().await {
+        Some(error) => error,
+        None => std::future::pending().await,
+    }
 }
 
 type ReconcileFuture = Pin<Box<dyn Future<Output = Result<Action, Error>> + Send>>;
