@@ -324,6 +324,17 @@ impl Registry {
                 ],
             ),
             builtin(
+                "networking.k8s.io",
+                "v1",
+                "NetworkPolicy",
+                "networkpolicies",
+                true,
+                &["netpol"],
+                &[],
+                false,
+                vec![col("Pod-Selector", "string", ".spec.podSelector")],
+            ),
+            builtin(
                 "apiextensions.k8s.io",
                 "v1",
                 "CustomResourceDefinition",
