@@ -491,3 +491,33 @@ fn webhook_off_renders_no_webhook_objects_and_no_webhook_rights() {
             .contains("delete validatingwebhookconfiguration")
     );
 }
+
+/// The chart templates the webhook configuration; the operator generates the same object for
+/// `--webhook-url` runs. One shape, two producers: they must never drift apart.
+#[test]
+fn chart_webhook_configuration_equals_the_operators_own() {
+    let Some(python) = helm_python("chart vs operator webhook configuration") else {
+        return;
+    };
+    let rendered = render(&python, &Values::defaults()).unwrap();
+    let mut chart = rendered.get("ValidatingWebhookConfiguration", "mmf-operator").clone();
+    let generated = mmf_operator::webhook::configuration(
+        "mmf-operator",
+        &mmf_operator::webhook::Endpoint::Service {
+            namespace: "mmf-system".into(),
+            name: "mmf-operator-webhook".into(),
+        },
+        b"",
+        "mmf-system",
+        &["production".to_owned()],
+    );
+    let mut generated = serde_json::to_value(generated).unwrap();
+    // The chart leaves caBundle to the operator; metadata carries Helm's labels.
+    for object in [&mut chart, &mut generated] {
+        for webhook in object["webhooks"].as_array_mut().unwrap() {
+            webhook["clientConfig"].as_object_mut().unwrap().remove("caBundle");
+        }
+    }
+    assert_eq!(chart["webhooks"], generated["webhooks"]);
+    assert_eq!(chart["metadata"]["name"], generated["metadata"]["name"]);
+}
