@@ -499,25 +499,43 @@ fn chart_webhook_configuration_equals_the_operators_own() {
     let Some(python) = helm_python("chart vs operator webhook configuration") else {
         return;
     };
-    let rendered = render(&python, &Values::defaults()).unwrap();
-    let mut chart = rendered.get("ValidatingWebhookConfiguration", "mmf-operator").clone();
-    let generated = mmf_operator::webhook::configuration(
-        "mmf-operator",
-        &mmf_operator::webhook::Endpoint::Service {
-            namespace: "mmf-system".into(),
-            name: "mmf-operator-webhook".into(),
-        },
-        b"",
-        "mmf-system",
-        &["production".to_owned()],
-    );
-    let mut generated = serde_json::to_value(generated).unwrap();
-    // The chart leaves caBundle to the operator; metadata carries Helm's labels.
-    for object in [&mut chart, &mut generated] {
-        for webhook in object["webhooks"].as_array_mut().unwrap() {
-            webhook["clientConfig"].as_object_mut().unwrap().remove("caBundle");
+    // Default values, and a production default environment (unlabelled namespaces fail closed).
+    for (values, unlabelled_fail_closed) in [
+        (Values::defaults(), false),
+        (
+            Values::defaults().set(json!({"environment": "production"})),
+            true,
+        ),
+    ] {
+        let rendered = render(&python, &values).unwrap();
+        let mut chart = rendered
+            .get("ValidatingWebhookConfiguration", "mmf-operator")
+            .clone();
+        let generated = mmf_operator::webhook::configuration(
+            "mmf-operator",
+            &mmf_operator::webhook::Endpoint::Service {
+                namespace: "mmf-system".into(),
+                name: "mmf-operator-webhook".into(),
+            },
+            b"",
+            "mmf-system",
+            &["production".to_owned()],
+            unlabelled_fail_closed,
+        );
+        let mut generated = serde_json::to_value(generated).unwrap();
+        // The chart leaves caBundle to the operator; metadata carries Helm's labels.
+        for object in [&mut chart, &mut generated] {
+            for webhook in object["webhooks"].as_array_mut().unwrap() {
+                webhook["clientConfig"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("caBundle");
+            }
         }
+        assert_eq!(
+            chart["webhooks"], generated["webhooks"],
+            "unlabelled_fail_closed={unlabelled_fail_closed}"
+        );
+        assert_eq!(chart["metadata"]["name"], generated["metadata"]["name"]);
     }
-    assert_eq!(chart["webhooks"], generated["webhooks"]);
-    assert_eq!(chart["metadata"]["name"], generated["metadata"]["name"]);
 }

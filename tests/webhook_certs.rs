@@ -165,6 +165,7 @@ fn readiness_compares_the_published_bundle_with_our_ca() {
         bundle.ca_bundle().as_bytes(),
         "mmf-system",
         &envs,
+        false,
     );
     assert!(trusts(&ours, bundle.ca_cert.as_bytes()));
     let theirs = configuration(
@@ -173,6 +174,7 @@ fn readiness_compares_the_published_bundle_with_our_ca() {
         other.ca_bundle().as_bytes(),
         "mmf-system",
         &envs,
+        false,
     );
     assert!(!trusts(&theirs, bundle.ca_cert.as_bytes()));
 }

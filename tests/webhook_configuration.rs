@@ -16,6 +16,7 @@ fn the_in_cluster_configuration_is_exactly_this() {
         b"-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n",
         "mmf-system",
         &["production".to_owned()],
+        false,
     );
     insta::assert_yaml_snapshot!(object);
 }
@@ -23,6 +24,6 @@ fn the_in_cluster_configuration_is_exactly_this() {
 #[test]
 fn without_fail_closed_environments_there_is_only_the_lenient_webhook() {
     let endpoint = Endpoint::Url("https://127.0.0.1:8443/validate".to_owned());
-    let object = configuration("mmf-operator", &endpoint, b"CA", "mmf-system", &[]);
+    let object = configuration("mmf-operator", &endpoint, b"CA", "mmf-system", &[], false);
     insta::assert_yaml_snapshot!(object);
 }

@@ -238,6 +238,7 @@ async fn kubectl_shows_denials_in_production_and_warnings_in_development() {
         service_name: "mmf-operator".to_owned(),
         secret_name: "mmf-operator-webhook-tls".to_owned(),
         fail_closed_environments: vec!["production".to_owned()],
+        unlabelled_fail_closed: false,
     };
     let health = WebhookHealth::new();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -422,6 +423,7 @@ fn in_cluster_options(addr: std::net::SocketAddr) -> WebhookOptions {
         service_name: "mmf-operator".to_owned(),
         secret_name: "mmf-operator-webhook-tls".to_owned(),
         fail_closed_environments: vec!["production".to_owned()],
+        unlabelled_fail_closed: false,
     }
 }
 
@@ -456,6 +458,7 @@ async fn in_cluster_the_operator_keeps_the_charts_ca_bundle_current() {
         b"",
         "mmf-system",
         &["production".to_owned()],
+        false,
     );
     Api::<ValidatingWebhookConfiguration>::all(client.clone())
         .create(&Default::default(), &chart)

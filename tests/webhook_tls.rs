@@ -104,6 +104,7 @@ async fn a_swapped_data_symlink_is_served_on_the_next_handshake() {
         service_name: "mmf-operator".to_owned(),
         secret_name: "mmf-operator-webhook-tls".to_owned(),
         fail_closed_environments: vec!["production".to_owned()],
+        unlabelled_fail_closed: false,
     };
     // Nothing listens here: publishing the caBundle fails and readiness says so.
     let client =

@@ -133,6 +133,7 @@ impl RunArgs {
             service_name: self.webhook_service.clone(),
             secret_name: self.webhook_secret.clone(),
             fail_closed_environments: self.fail_closed_environments.clone(),
+            unlabelled_fail_closed: self.fail_closed_environments.contains(&self.environment),
         }))
     }
 

@@ -29,6 +29,10 @@ pub const CONFIGURATION_NAME: &str = "mmf-operator";
 pub const STRICT_WEBHOOK: &str = "strict.validate.mmf.marty.dev";
 /// Webhook for every other namespace: fails open.
 pub const LENIENT_WEBHOOK: &str = "lenient.validate.mmf.marty.dev";
+/// Fail-closed webhook for namespaces without the environment label, present when the
+/// operator's default environment is itself fail-closed (unlabelled namespaces then get the
+/// strict policy, so they must not be admitted when the webhook is down).
+pub const UNLABELLED_WEBHOOK: &str = "unlabelled.validate.mmf.marty.dev";
 /// The path the webhook serves.
 pub const VALIDATE_PATH: &str = "/validate";
 /// Seconds the API server waits for an answer (the handler answers in milliseconds).
@@ -58,6 +62,7 @@ pub fn configuration(
     ca_bundle: &[u8],
     operator_namespace: &str,
     fail_closed_environments: &[String],
+    unlabelled_fail_closed: bool,
 ) -> ValidatingWebhookConfiguration {
     let client_config = match endpoint {
         Endpoint::Url(url) => WebhookClientConfig {
@@ -84,15 +89,14 @@ pub fn configuration(
             operator_namespace.to_owned(),
         ]),
     };
-    let webhook = |webhook_name: &str, operator: &str, failure_policy: &str| {
-        let mut expressions = Vec::new();
-        if !fail_closed_environments.is_empty() {
-            expressions.push(LabelSelectorRequirement {
-                key: ENVIRONMENT_LABEL.to_owned(),
-                operator: operator.to_owned(),
-                values: Some(fail_closed_environments.to_vec()),
-            });
-        }
+    let environment = |operator: &str, values: Option<Vec<String>>| LabelSelectorRequirement {
+        key: ENVIRONMENT_LABEL.to_owned(),
+        operator: operator.to_owned(),
+        values,
+    };
+    let webhook = |webhook_name: &str,
+                   mut expressions: Vec<LabelSelectorRequirement>,
+                   failure_policy: &str| {
         expressions.push(excluded.clone());
         ValidatingWebhook {
             name: webhook_name.to_owned(),
@@ -117,11 +121,26 @@ pub fn configuration(
             timeout_seconds: Some(TIMEOUT_SECONDS),
         }
     };
+    let fail_closed = Some(fail_closed_environments.to_vec());
     let mut webhooks = Vec::new();
+    let mut lenient = Vec::new();
     if !fail_closed_environments.is_empty() {
-        webhooks.push(webhook(STRICT_WEBHOOK, "In", "Fail"));
+        webhooks.push(webhook(
+            STRICT_WEBHOOK,
+            vec![environment("In", fail_closed.clone())],
+            "Fail",
+        ));
+        lenient.push(environment("NotIn", fail_closed));
     }
-    webhooks.push(webhook(LENIENT_WEBHOOK, "NotIn", "Ignore"));
+    if unlabelled_fail_closed {
+        webhooks.push(webhook(
+            UNLABELLED_WEBHOOK,
+            vec![environment("DoesNotExist", None)],
+            "Fail",
+        ));
+        lenient.push(environment("Exists", None));
+    }
+    webhooks.push(webhook(LENIENT_WEBHOOK, lenient, "Ignore"));
     ValidatingWebhookConfiguration {
         metadata: ObjectMeta {
             name: Some(name.to_owned()),

@@ -79,6 +79,8 @@ pub struct WebhookOptions {
     pub secret_name: String,
     /// Environments whose namespaces get `failurePolicy: Fail`.
     pub fail_closed_environments: Vec<String>,
+    /// Unlabelled namespaces fail closed too (the default environment is a fail-closed one).
+    pub unlabelled_fail_closed: bool,
 }
 
 impl WebhookOptions {
@@ -94,6 +96,7 @@ impl WebhookOptions {
             service_name: DEFAULT_SERVICE_NAME.to_owned(),
             secret_name: DEFAULT_SECRET_NAME.to_owned(),
             fail_closed_environments: vec!["production".to_owned()],
+            unlabelled_fail_closed: false,
         }
     }
 }
@@ -282,6 +285,7 @@ async fn publish(
                 ca_bundle,
                 &options.namespace,
                 &options.fail_closed_environments,
+                options.unlabelled_fail_closed,
             );
             configuration::apply(client, &desired).await
         }
