@@ -63,7 +63,9 @@ fn configs() -> ConfigSet {
     .unwrap()
 }
 
-/// Namespaces and plugins from reflectors, as the controller's caches provide them.
+/// Namespaces and plugins from reflectors, as the controller's caches provide them. The
+/// watchers back off: without it, once the test API server stops at the end of a test, a
+/// watcher spins on connection errors and the runtime cannot shut down.
 struct ReflectorView {
     namespaces: Store<Namespace>,
     plugins: Store<MmfPlugin>,
@@ -95,7 +97,8 @@ async fn reflector_view(client: &kube::Client) -> Arc<ReflectorView> {
         watcher(
             Api::<Namespace>::all(client.clone()),
             watcher::Config::default(),
-        ),
+        )
+        .default_backoff(),
     )
     .touched_objects();
     let plugin_stream = reflector::reflector(
@@ -103,7 +106,8 @@ async fn reflector_view(client: &kube::Client) -> Arc<ReflectorView> {
         watcher(
             Api::<MmfPlugin>::all(client.clone()),
             watcher::Config::default(),
-        ),
+        )
+        .default_backoff(),
     )
     .touched_objects();
     tokio::spawn(ns_stream.for_each(|_| async {}));
