@@ -159,6 +159,12 @@ async fn dev(args: &DevArgs) -> anyhow::Result<ExitCode> {
         args.kubeconfig.display(),
         args.namespace
     );
+    if args.webhook_addr != "none" {
+        println!(
+            "admission is on: an unsigned plugin applied to {} is refused with the reason",
+            args.namespace
+        );
+    }
     if !ready {
         println!("not everything became Ready within 30 s; see the conditions above");
     }
