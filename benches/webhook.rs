@@ -210,6 +210,7 @@ async fn run() {
         service_name: "mmf-operator".to_owned(),
         secret_name: "unused".to_owned(),
         fail_closed_environments: vec!["production".to_owned()],
+        unlabelled_fail_closed: false,
     };
     let client =
         kube::Client::try_from(kube::Config::new("https://127.0.0.1:9".parse().unwrap())).unwrap();
