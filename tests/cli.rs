@@ -215,12 +215,25 @@ fn generate_service_writes_a_manifest_that_renders_and_refuses_to_overwrite() {
         .assert()
         .code(1)
         .stderr("error: refusing to overwrite services/orders.yaml (use --force)\n");
+    let path = dir.path().join("services/orders.yaml");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        manifest,
+        "a refusal must not touch the file"
+    );
     mmf(dir.path())
         .args([
             "generate", "service", "--name", "orders", "--out", "services", "--force",
         ])
         .assert()
-        .success();
+        .success()
+        .stdout("wrote services/orders.yaml\n");
+    // Regenerated without plugins and as fastapi: the old file was replaced.
+    let replaced = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        !replaced.contains("production-payment") && replaced.contains("type: fastapi"),
+        "{replaced}"
+    );
 }
 
 #[test]

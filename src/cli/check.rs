@@ -80,10 +80,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         found.extend(evaluation.violations.into_iter().map(|v| (location, v)));
     }
     let mode = environment.plugins.loading;
-    let severity = match mode {
-        LoadingMode::Strict => "error",
-        LoadingMode::Lenient => "warning",
-    };
+    let severity = mode.severity();
     let failed = !found.is_empty() && (mode == LoadingMode::Strict || args.fail_on_warnings);
     match args.output {
         Output::Text => {

@@ -16,11 +16,10 @@ use kube::discovery::ApiResource;
 use kube::{Client, CustomResourceExt};
 use serde_json::json;
 
-use super::input::read_capped;
+use super::input::read_inputs;
 use super::run::{LogFormat, init_logging, install_crypto_provider, webhook_extension};
 use crate::api::{ENVIRONMENT_LABEL, MmfPlugin, MmfService};
 use crate::controller::{self, RunOptions};
-use crate::manifest::{Manifest, parse_manifests};
 use crate::webhook::WebhookOptions;
 
 /// Arguments of `mmf dev`.
@@ -210,59 +209,39 @@ async fn install_crds(client: &Client) -> anyhow::Result<()> {
     bail!("the CRDs were not served in time")
 }
 
-/// Applies every MmfPlugin and MmfService in `paths`; returns `(kind, name)` of each.
+/// Applies every MmfPlugin and MmfService in `paths` (read like `mmf render` reads them);
+/// returns `(kind, name)` of each.
 async fn apply_manifests(
     client: &Client,
     paths: &[PathBuf],
     namespace: &str,
 ) -> anyhow::Result<Vec<(String, String)>> {
+    let inputs = read_inputs(paths)?;
+    let plugins = inputs
+        .plugins
+        .iter()
+        .map(|(_, p)| ("MmfPlugin", "mmfplugins", serde_json::to_value(p)));
+    let services = inputs
+        .services
+        .iter()
+        .map(|(_, s)| ("MmfService", "mmfservices", serde_json::to_value(s)));
     let mut applied = Vec::new();
-    let mut files = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-                .with_context(|| format!("{}: cannot list", path.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
-                .collect();
-            entries.sort();
-            files.extend(entries);
-        } else {
-            files.push(path.clone());
-        }
-    }
-    for file in files {
-        let text = read_capped(&file)?;
-        for located in parse_manifests(&file.display().to_string(), &text)? {
-            let (kind, plural, value) = match &located.manifest {
-                Manifest::Plugin(plugin) => (
-                    "MmfPlugin",
-                    "mmfplugins",
-                    serde_json::to_value(plugin.as_ref())?,
-                ),
-                Manifest::Service(service) => (
-                    "MmfService",
-                    "mmfservices",
-                    serde_json::to_value(service.as_ref())?,
-                ),
-            };
-            let resource = ApiResource::from_gvk_with_plural(
-                &GroupVersionKind::gvk(crate::api::GROUP, crate::api::VERSION, kind),
-                plural,
-            );
-            let api: Api<DynamicObject> =
-                Api::namespaced_with(client.clone(), namespace, &resource);
-            let object: DynamicObject = serde_json::from_value(value)?;
-            let name = object.metadata.name.clone().unwrap_or_default();
-            api.patch(
-                &name,
-                &PatchParams::apply("mmf-dev").force(),
-                &Patch::Apply(&object),
-            )
-            .await
-            .with_context(|| format!("applying {kind} {name}"))?;
-            applied.push((kind.to_owned(), name));
-        }
+    for (kind, plural, value) in plugins.chain(services) {
+        let resource = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk(crate::api::GROUP, crate::api::VERSION, kind),
+            plural,
+        );
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
+        let object: DynamicObject = serde_json::from_value(value?)?;
+        let name = object.metadata.name.clone().unwrap_or_default();
+        api.patch(
+            &name,
+            &PatchParams::apply("mmf-dev").force(),
+            &Patch::Apply(&object),
+        )
+        .await
+        .with_context(|| format!("applying {kind} {name}"))?;
+        applied.push((kind.to_owned(), name));
     }
     Ok(applied)
 }

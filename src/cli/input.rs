@@ -48,7 +48,7 @@ pub fn read_inputs(paths: &[PathBuf]) -> anyhow::Result<Inputs> {
     let mut errors = Vec::new();
     for file in files {
         let shown = file.display().to_string();
-        let text = read_capped(&file)?;
+        let text = read_capped(&file, MAX_MANIFEST_BYTES)?;
         match parse_manifests(&shown, &text) {
             Ok(manifests) => {
                 for LocatedManifest { location, manifest } in manifests {
@@ -92,14 +92,14 @@ fn collect_files(path: &Path, files: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads a text file, refusing anything larger than a manifest may be.
-pub fn read_capped(path: &Path) -> anyhow::Result<String> {
+/// Reads a text file, refusing anything larger than `limit` bytes (every input is capped).
+pub fn read_capped(path: &Path, limit: usize) -> anyhow::Result<String> {
     let size = std::fs::metadata(path)
         .with_context(|| format!("{}: cannot read", path.display()))?
         .len();
-    if size > MAX_MANIFEST_BYTES as u64 {
+    if size > limit as u64 {
         bail!(
-            "{}: file is {size} bytes, more than the {MAX_MANIFEST_BYTES} allowed",
+            "{}: file is {size} bytes, more than the {limit} allowed",
             path.display()
         );
     }

@@ -11,6 +11,7 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use clap::builder::{PossibleValuesParser, TypedValueParser as _};
 
+use super::input::read_capped;
 use crate::api::MmfPlugin;
 use crate::api::plugin::SignatureAlgorithm;
 use crate::config;
@@ -232,19 +233,6 @@ fn read_plugins(path: &Path) -> anyhow::Result<(String, Vec<MmfPlugin>)> {
         bail!("{shown}: no MmfPlugin (apiVersion mmf.marty.dev/v1alpha1) in the file");
     }
     Ok((text, plugins))
-}
-
-fn read_capped(path: &Path, limit: usize) -> anyhow::Result<String> {
-    let size = fs::metadata(path)
-        .with_context(|| format!("cannot read {}", path.display()))?
-        .len();
-    if size > limit as u64 {
-        bail!(
-            "{}: file is {size} bytes, more than the {limit} allowed",
-            path.display()
-        );
-    }
-    fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
 fn write_file(path: &Path, bytes: &[u8], overwrite: bool) -> anyhow::Result<()> {

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::input::{read_config, read_inputs};
-use crate::config::LoadingMode;
 use crate::core::policy::{Decision, evaluate_service};
 use crate::core::render::{render, to_manifest_yaml};
 
@@ -47,10 +46,7 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     for (location, service) in services {
         let available = inputs.plugins_for(service);
         let evaluation = evaluate_service(service, environment, &configs, &available);
-        let label = match evaluation.mode {
-            LoadingMode::Strict => "error",
-            LoadingMode::Lenient => "warning",
-        };
+        let label = evaluation.mode.severity();
         for violation in &evaluation.violations {
             eprintln!("{label}: {location}: {violation}");
         }

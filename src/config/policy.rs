@@ -60,6 +60,14 @@ pub enum LoadingMode {
 }
 
 impl LoadingMode {
+    /// How a violation is labelled in this mode: it fails (strict) or it warns (lenient).
+    pub fn severity(self) -> &'static str {
+        match self {
+            LoadingMode::Strict => "error",
+            LoadingMode::Lenient => "warning",
+        }
+    }
+
     /// The spelling used in policy files.
     pub fn as_str(self) -> &'static str {
         match self {

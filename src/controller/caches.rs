@@ -402,13 +402,6 @@ fn spawn_driver<K, S>(
     }
 }
 
-impl Caches {
-    /// Every MmfPlugin of a namespace (the same view the webhook gets).
-    pub fn plugins_in_namespace(&self, namespace: &str) -> Vec<Arc<MmfPlugin>> {
-        ClusterView::plugins_in(self, namespace)
-    }
-}
-
 impl ClusterView for Caches {
     fn namespace_labels(&self, namespace: &str) -> Option<BTreeMap<String, String>> {
         self.namespaces

@@ -73,7 +73,7 @@ impl Error {
 
 /// Exponential backoff for transient failures: 1 s, 2 s, 4 s ... up to 5 minutes.
 pub fn backoff(attempt: u32) -> Duration {
-    Duration::from_secs(1_u64 << attempt.min(8)).min(Duration::from_secs(300))
+    Duration::from_secs(1_u64 << attempt.min(9)).min(Duration::from_secs(300))
 }
 
 #[cfg(test)]
@@ -84,7 +84,8 @@ mod tests {
     fn backoff_doubles_and_caps_at_five_minutes() {
         assert_eq!(backoff(0), Duration::from_secs(1));
         assert_eq!(backoff(3), Duration::from_secs(8));
-        assert_eq!(backoff(30), Duration::from_secs(256));
         assert_eq!(backoff(8), Duration::from_secs(256));
+        assert_eq!(backoff(9), Duration::from_secs(300));
+        assert_eq!(backoff(30), Duration::from_secs(300));
     }
 }

@@ -53,6 +53,14 @@ fn collect(root: &Path, dir: &Path, files: &mut BTreeMap<String, Vec<u8>>) {
     }
 }
 
+/// [`fingerprint`] off the async runtime (it reads every file).
+async fn read_fingerprint(dir: &Path) -> Vec<u8> {
+    let dir = dir.to_owned();
+    tokio::task::spawn_blocking(move || fingerprint(&dir))
+        .await
+        .unwrap_or_default()
+}
+
 /// Watches `dir` until the process ends; on a change that parses, swaps the config in and
 /// calls `on_reload`.
 pub async fn watch(
@@ -80,7 +88,7 @@ pub async fn watch(
             None
         }
     };
-    let mut last = fingerprint(&dir);
+    let mut last = read_fingerprint(&dir).await;
     loop {
         tokio::select! {
             _ = rx.recv() => {
@@ -90,12 +98,21 @@ pub async fn watch(
             }
             _ = tokio::time::sleep(poll) => {}
         }
-        let current = fingerprint(&dir);
+        let current = read_fingerprint(&dir).await;
         if current == last {
             continue;
         }
         last = current;
-        match load_dir(&dir) {
+        let loading = dir.clone();
+        let loaded = tokio::task::spawn_blocking(move || load_dir(&loading))
+            .await
+            .unwrap_or_else(|error| {
+                Err(crate::config::ConfigError::Io {
+                    path: dir.display().to_string(),
+                    message: format!("reading the config stopped: {error}"),
+                })
+            });
+        match loaded {
             Ok(loaded) => {
                 if *config.current() != loaded {
                     config.replace(loaded);

@@ -24,7 +24,7 @@ use crate::core::render::render;
 use crate::core::status::{
     DeploymentState, ServiceObservation, first_sight_conditions, next_service_status,
 };
-use crate::state::environment_of;
+use crate::state::{ClusterView, environment_of};
 
 /// Brings the service's children and status up to date; writes nothing when nothing changed.
 #[tracing::instrument(skip_all, fields(namespace = service.namespace(), name = service.name_any()))]
@@ -74,7 +74,7 @@ pub async fn reconcile(service: Arc<MmfService>, ctx: Arc<Context>) -> Result<Ac
             )
         }
         Ok(policy) => {
-            let plugins: Vec<Arc<MmfPlugin>> = ctx.caches.plugins_in_namespace(&namespace);
+            let plugins: Vec<Arc<MmfPlugin>> = ctx.caches.plugins_in(&namespace);
             let available: Vec<&MmfPlugin> = plugins.iter().map(AsRef::as_ref).collect();
             let evaluation = evaluate_service(&service, policy, &config, &available);
             let mut deployment = cached_deployment.as_deref().map(deployment_state);
