@@ -446,7 +446,7 @@ fn payload_needs_exactly_one_plugin() {
         .assert()
         .code(1)
         .stderr(predicates::str::starts_with(
-            "error: cannot read missing.yaml: ",
+            "error: missing.yaml: cannot read: ",
         ));
 }
 
