@@ -57,6 +57,21 @@ build() {
 build etcd etcd "" mmf.marty.dev/e2e/control-plane/etcd
 build kwok kwok "" sigs.k8s.io/kwok/cmd/kwok
 
+# kwok starts only with Stage objects; take kwok's own "fast" stages from the module at the pinned
+# version (nothing of kwok is copied into this repo).
+stages="$dir/kwok-stages.yaml"
+if [ ! -s "$stages" ]; then
+  kwok_dir=$(cd "$here/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
+  tmp_stages=$(mktemp "$dir/.stages.XXXXXX")
+  for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+    pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+    printf -- '---\n' >>"$tmp_stages"
+    cat "$kwok_dir/kustomize/stage/$f" >>"$tmp_stages"
+  done
+  mv "$tmp_stages" "$stages"
+  echo "kwok stages: written to $stages"
+fi
+
 kube_minor=${KUBE_VERSION#v1.}
 kube_minor=${kube_minor%%.*}
 kube_ldflags=""

@@ -24,6 +24,7 @@ mod lifecycle;
 mod openapi;
 mod patch;
 mod protobuf;
+pub mod real;
 mod resources;
 mod scale;
 mod schema;
