@@ -2,6 +2,8 @@
 //! `MMF_E2E_KUBECONFIG`), real `kubectl`, and the real `mmf` binary as a separate process.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod real;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
