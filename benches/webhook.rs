@@ -205,6 +205,7 @@ async fn run() {
             cert_dir: dir.path().to_owned(),
         },
         webhook_url: None,
+        cert_hosts: Vec::new(),
         configuration_name: CONFIGURATION_NAME.to_owned(),
         namespace: "mmf-system".to_owned(),
         service_name: "mmf-operator".to_owned(),

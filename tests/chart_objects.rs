@@ -325,6 +325,7 @@ fn rbac_grants_only_what_the_operator_uses() {
         json!([
             {"apiGroups": ["mmf.marty.dev"], "resources": ["mmfplugins", "mmfservices"], "verbs": ["get", "list", "watch"]},
             {"apiGroups": ["mmf.marty.dev"], "resources": ["mmfplugins/status", "mmfservices/status"], "verbs": ["get", "patch", "update"]},
+            {"apiGroups": ["mmf.marty.dev"], "resources": ["mmfservices/finalizers"], "verbs": ["update"]},
             {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "watch", "create", "patch"]},
             {"apiGroups": [""], "resources": ["configmaps", "services"], "verbs": ["get", "list", "watch", "create", "patch"]},
             {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},

@@ -99,6 +99,7 @@ async fn a_swapped_data_symlink_is_served_on_the_next_handshake() {
             cert_dir: dir.path().to_owned(),
         },
         webhook_url: None,
+        cert_hosts: Vec::new(),
         configuration_name: CONFIGURATION_NAME.to_owned(),
         namespace: "mmf-system".to_owned(),
         service_name: "mmf-operator".to_owned(),

@@ -39,6 +39,11 @@ pub struct RunArgs {
     /// Without it the operator only keeps the chart's configuration's caBundle current.
     #[arg(long)]
     pub webhook_url: Option<String>,
+    /// Another DNS name or IP for the self-managed serving certificate (repeatable): for a
+    /// configuration of your own that calls the webhook by URL, e.g. an operator outside the
+    /// cluster keeping a chart-installed configuration's caBundle.
+    #[arg(long = "webhook-cert-host")]
+    pub webhook_cert_hosts: Vec<String>,
     /// Serve the webhook with certificate files (tls.crt, tls.key) from this directory, e.g. from
     /// cert-manager, instead of the self-managed CA.
     #[arg(long)]
@@ -128,6 +133,7 @@ impl RunArgs {
                 None => TlsSource::SelfManaged,
             },
             webhook_url: self.webhook_url.clone(),
+            cert_hosts: self.webhook_cert_hosts.clone(),
             configuration_name: self.webhook_configuration.clone(),
             namespace: self.namespace.clone(),
             service_name: self.webhook_service.clone(),

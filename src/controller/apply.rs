@@ -7,6 +7,7 @@
 use std::fmt::Debug;
 
 use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Resource, ResourceExt};
@@ -36,7 +37,14 @@ pub async fn apply_children(
     service: &MmfService,
     rendered: Rendered,
 ) -> Result<Applied, Error> {
-    let owner = service.controller_owner_ref(&());
+    // blockOwnerDeletion: a foreground deletion of the MmfService waits for its children, as
+    // `kubectl delete --cascade=foreground` users expect (proved against kube-controller-manager).
+    let owner = service
+        .controller_owner_ref(&())
+        .map(|owner| OwnerReference {
+            block_owner_deletion: Some(true),
+            ..owner
+        });
     let namespace = service.namespace().ok_or_else(|| Error::MissingNamespace {
         kind: "MmfService",
         name: service.name_any(),

@@ -69,6 +69,10 @@ pub struct WebhookOptions {
     /// `--webhook-url`: when set, the operator creates the whole configuration pointing there;
     /// otherwise it only keeps the `caBundle` of the chart's configuration current.
     pub webhook_url: Option<String>,
+    /// `--webhook-cert-host`: more names or IPs the self-managed serving certificate carries,
+    /// for a configuration of one's own that calls the webhook by URL (the host of
+    /// `webhook_url` is always included).
+    pub cert_hosts: Vec<String>,
     /// Name of the ValidatingWebhookConfiguration, normally [`CONFIGURATION_NAME`].
     pub configuration_name: String,
     /// The operator's namespace (excluded from admission; holds the Secret).
@@ -91,6 +95,7 @@ impl WebhookOptions {
             addr,
             tls: TlsSource::SelfManaged,
             webhook_url: None,
+            cert_hosts: Vec::new(),
             configuration_name: CONFIGURATION_NAME.to_owned(),
             namespace: namespace.into(),
             service_name: DEFAULT_SERVICE_NAME.to_owned(),
@@ -323,8 +328,13 @@ impl SelfManagedPass {
         health: WebhookHealth,
     ) -> Arc<SelfManagedPass> {
         let host = options.webhook_url.as_deref().and_then(url_host);
-        let names =
+        let mut names =
             certs::serving_names(&options.service_name, &options.namespace, host.as_deref());
+        for extra in &options.cert_hosts {
+            if !names.contains(extra) {
+                names.push(extra.clone());
+            }
+        }
         Arc::new(SelfManagedPass {
             options: options.clone(),
             client,

@@ -224,6 +224,9 @@ impl ControlPlane {
                 format!("--service-account-signing-key-file={}", p(&pki.sa_key)),
                 format!("--service-cluster-ip-range={SERVICE_CIDR}"),
                 "--authorization-mode=RBAC".into(),
+                // On top of the defaults: the strictest owner-reference check clusters run
+                // (OpenShift does), so the chart's RBAC is proven against it too.
+                "--enable-admission-plugins=OwnerReferencesPermissionEnforcement".into(),
                 "--allow-privileged=true".into(),
                 "--profiling=false".into(),
             ],
