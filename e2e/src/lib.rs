@@ -26,7 +26,7 @@ mod patch;
 mod protobuf;
 mod resources;
 mod scale;
-mod schema;
+use crd_validate as schema;
 mod selectors;
 mod server;
 mod ssa;
