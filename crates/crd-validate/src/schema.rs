@@ -171,7 +171,7 @@ pub fn validate(schema: &Value, v: &Value, path: &str, out: &mut Vec<(String, St
                 format!(
                     "Invalid value: {}: {path} in body should be greater than or equal to {}",
                     shown(v),
-                    schema["minimum"]
+                    bound(min)
                 ),
             ));
         }
@@ -183,7 +183,7 @@ pub fn validate(schema: &Value, v: &Value, path: &str, out: &mut Vec<(String, St
                 format!(
                     "Invalid value: {}: {path} in body should be less than or equal to {}",
                     shown(v),
-                    schema["maximum"]
+                    bound(max)
                 ),
             ));
         }
@@ -270,6 +270,15 @@ pub fn validate(schema: &Value, v: &Value, path: &str, out: &mut Vec<(String, St
                 validate(&schema["items"], c, &format!("{path}[{i}]"), out);
             }
         }
+    }
+}
+
+/// A bound as Go's `%v` prints a float64: `0`, not `0.0`.
+fn bound(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        n.to_string()
     }
 }
 
