@@ -91,8 +91,9 @@ pub struct SecurityPolicy {
     /// image can change under a running service). Separate from `require_digest` so an
     /// environment can pin plugins without pinning services. Absent means false, so policy
     /// files written before this key keep admitting the services they admitted;
-    /// `config/base.yaml` and the chart turn it on.
-    #[serde(default)]
+    /// `config/base.yaml` and the chart turn it on. Operator-only: not written into the
+    /// framework's `mmf.yaml`, so turning it on rolls no pods.
+    #[serde(default, skip_serializing)]
     pub require_service_digest: bool,
     /// Public keys signatures may be made with.
     #[serde(default)]
