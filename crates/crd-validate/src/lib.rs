@@ -65,11 +65,7 @@ pub fn cel_causes(schema: &Value, object: &Value, old: Option<&Value>) -> Vec<(S
                 } else {
                     e.field_path.clone()
                 };
-                let mut v = object;
-                for seg in e.field_path.split('.').filter(|s| !s.is_empty()) {
-                    v = &v[seg];
-                }
-                let ty = match v {
+                let ty = match at_path(object, &e.field_path) {
                     Value::String(_) => "string",
                     Value::Bool(_) => "boolean",
                     Value::Number(n) if n.is_f64() => "number",
@@ -81,6 +77,25 @@ pub fn cel_causes(schema: &Value, object: &Value, old: Option<&Value>) -> Vec<(S
             })
             .collect(),
     }
+}
+
+/// The value at a dotted path with `[i]` list indices (`spec.services[0].routes[1].path`).
+#[cfg(feature = "cel")]
+fn at_path<'a>(object: &'a Value, path: &str) -> &'a Value {
+    let mut v = object;
+    for segment in path.split('.').filter(|s| !s.is_empty()) {
+        let mut parts = segment.split('[');
+        if let Some(name) = parts.next().filter(|n| !n.is_empty()) {
+            v = &v[name];
+        }
+        for index in parts {
+            v = index
+                .trim_end_matches(']')
+                .parse::<usize>()
+                .map_or(&Value::Null, |i| &v[i]);
+        }
+    }
+    v
 }
 
 /// Without the `cel` feature, rules are stored but not enforced.
