@@ -145,3 +145,22 @@ fn development_only_warns_about_a_tag_only_service_image() {
         .code(0)
         .stderr("warning: svc.yaml:6:3: MmfService/web: spec.image: image \"nginx:latest\" is not pinned by digest: environment development requires references of the form name@sha256:<64 hex digits>\n");
 }
+
+/// The code block after `<!-- check-gate:NAME -->` in README.md.
+fn readme_block(name: &str) -> String {
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    let marker = format!("<!-- check-gate:{name} -->\n");
+    let after = &readme[readme.find(&marker).unwrap() + marker.len()..];
+    let body = &after[after.find('\n').unwrap() + 1..];
+    body[..body.find("```").unwrap()].to_owned()
+}
+
+#[test]
+fn the_readme_shows_the_three_outputs_exactly_as_printed() {
+    let (_, stdout, stderr) = check("text");
+    assert_eq!(readme_block("text"), format!("{stderr}{stdout}"));
+    assert_eq!(readme_block("json"), check("json").1);
+    assert_eq!(readme_block("sarif"), check("sarif").1);
+}
