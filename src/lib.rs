@@ -14,7 +14,7 @@ pub mod config;
 pub mod controller;
 pub mod core;
 pub mod manifest;
-pub mod position;
 pub mod manifest_edit;
+pub mod position;
 pub mod state;
 pub mod webhook;

@@ -270,12 +270,13 @@ pub fn parse_documents(path: &str, text: &str) -> Result<Vec<Document>, Manifest
             }
         };
         let refused = schema_violations(kind, &value);
-        let manifest = match kind {
-            "MmfPlugin" => typed(&document_location, offset, &document)
-                .map(|p| Manifest::Plugin(Box::new(p))),
-            _ => typed(&document_location, offset, &document)
-                .map(|s| Manifest::Service(Box::new(s))),
-        };
+        let manifest =
+            match kind {
+                "MmfPlugin" => typed(&document_location, offset, &document)
+                    .map(|p| Manifest::Plugin(Box::new(p))),
+                _ => typed(&document_location, offset, &document)
+                    .map(|s| Manifest::Service(Box::new(s))),
+            };
         let manifest = match manifest {
             Ok(manifest) => Some(manifest),
             Err(_) if !refused.is_empty() => None,

@@ -156,7 +156,10 @@ mod tests {
         let positions = FieldPositions::from_yaml(SERVICE);
         assert_eq!(positions.find("spec.image"), Some((6, 3)));
         assert_eq!(positions.find("spec.replicas"), Some((7, 3)));
-        assert_eq!(positions.find("spec.resources.limits.memory"), Some((12, 7)));
+        assert_eq!(
+            positions.find("spec.resources.limits.memory"),
+            Some((12, 7))
+        );
     }
 
     #[test]

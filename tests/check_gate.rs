@@ -29,7 +29,15 @@ fn check(output: &str) -> (i32, String, String) {
         .unwrap()
         .current_dir(dir.path())
         .env_remove("MMF_ENVIRONMENT")
-        .args(["check", "-f", "bad.yaml", "--env", "production", "-o", output])
+        .args([
+            "check",
+            "-f",
+            "bad.yaml",
+            "--env",
+            "production",
+            "-o",
+            output,
+        ])
         .arg("--config-dir")
         .arg(config)
         .output()
@@ -121,7 +129,13 @@ fn the_shipped_example_and_config_still_pass_in_production() {
         .unwrap()
         .current_dir(&root)
         .env_remove("MMF_ENVIRONMENT")
-        .args(["check", "-f", "plugins/production_payment_service", "--env", "production"])
+        .args([
+            "check",
+            "-f",
+            "plugins/production_payment_service",
+            "--env",
+            "production",
+        ])
         .assert()
         .code(0)
         .stdout("2 object(s) comply with the production policy\n");

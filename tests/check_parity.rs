@@ -83,7 +83,8 @@ fn check(path: &Path) -> (i32, Vec<(String, String)>) {
 /// True when kube-apiserver's refusal names `field`: `spec.replicas: Invalid value ...`, or
 /// `unknown field "spec.foo"` under strict field validation.
 fn names_field(refusal: &str, field: &str) -> bool {
-    refusal.contains(&format!("{field}: ")) || refusal.contains(&format!("unknown field \"{field}\""))
+    refusal.contains(&format!("{field}: "))
+        || refusal.contains(&format!("unknown field \"{field}\""))
 }
 
 fn kubectl_or_skip() -> bool {
@@ -105,7 +106,11 @@ fn the_cluster_and_mmf_check_refuse_the_same_schema_fixtures_at_the_same_field()
     let cluster = Cluster::start();
     let namespace = cluster.namespace("parity", "development");
     let corpus = fixtures("schema");
-    assert!(corpus.len() >= 30, "the schema corpus shrank to {}", corpus.len());
+    assert!(
+        corpus.len() >= 30,
+        "the schema corpus shrank to {}",
+        corpus.len()
+    );
     let mut differences = Vec::new();
     for (path, field) in &corpus {
         let (code, findings) = check(path);
@@ -125,10 +130,14 @@ fn the_cluster_and_mmf_check_refuse_the_same_schema_fixtures_at_the_same_field()
         let refusal = String::from_utf8_lossy(&applied.stderr).into_owned();
         let name = path.file_name().unwrap().to_string_lossy();
         if code != 1 || !offline.contains(&field) {
-            differences.push(format!("{name}: mmf check did not refuse {field}: {findings:?}"));
+            differences.push(format!(
+                "{name}: mmf check did not refuse {field}: {findings:?}"
+            ));
         }
         if applied.status.success() || !names_field(&refusal, field) {
-            differences.push(format!("{name}: the cluster did not refuse {field}: {refusal}"));
+            differences.push(format!(
+                "{name}: the cluster did not refuse {field}: {refusal}"
+            ));
         }
     }
     for control in [
@@ -136,9 +145,15 @@ fn the_cluster_and_mmf_check_refuse_the_same_schema_fixtures_at_the_same_field()
         repo().join("plugins/production_payment_service"),
     ] {
         let (_, findings) = check(&control);
-        let refused: Vec<_> = findings.iter().filter(|(r, _)| r == "SchemaInvalid").collect();
+        let refused: Vec<_> = findings
+            .iter()
+            .filter(|(r, _)| r == "SchemaInvalid")
+            .collect();
         if !refused.is_empty() {
-            differences.push(format!("{}: mmf check refused a valid manifest: {refused:?}", control.display()));
+            differences.push(format!(
+                "{}: mmf check refused a valid manifest: {refused:?}",
+                control.display()
+            ));
         }
         let applied = cluster.kubectl(&[
             "apply",
@@ -219,7 +234,11 @@ fn the_webhook_and_mmf_check_refuse_the_same_policy_fixtures_at_the_same_field()
     plugin.metadata.namespace = Some("prod".to_owned());
     let view = ProdView(Arc::new(plugin));
     let corpus = fixtures("policy");
-    assert!(corpus.len() >= 15, "the policy corpus shrank to {}", corpus.len());
+    assert!(
+        corpus.len() >= 15,
+        "the policy corpus shrank to {}",
+        corpus.len()
+    );
     let mut differences = Vec::new();
     for (path, field) in &corpus {
         let name = path.file_name().unwrap().to_string_lossy();
@@ -227,15 +246,25 @@ fn the_webhook_and_mmf_check_refuse_the_same_policy_fixtures_at_the_same_field()
         let offline = findings.iter().find(|(_, f)| f == field);
         match offline {
             Some((reason, _)) if code == 1 && reason != "SchemaInvalid" => {}
-            _ => differences.push(format!("{name}: mmf check did not refuse {field} by policy: {findings:?}")),
+            _ => differences.push(format!(
+                "{name}: mmf check did not refuse {field} by policy: {findings:?}"
+            )),
         }
         if findings.iter().any(|(reason, _)| reason == "SchemaInvalid") {
-            differences.push(format!("{name}: a policy fixture must pass the CRD schema: {findings:?}"));
+            differences.push(format!(
+                "{name}: a policy fixture must pass the CRD schema: {findings:?}"
+            ));
         }
         let verdict = decide(&admission_request(path), &configs, "development", &view);
         let referential = matches!(
             offline.map(|(r, _)| r.as_str()),
-            Some("PluginNotFound" | "PluginRejected" | "DependencyMissing" | "DependencyVersionMismatch" | "DependencyCycle")
+            Some(
+                "PluginNotFound"
+                    | "PluginRejected"
+                    | "DependencyMissing"
+                    | "DependencyVersionMismatch"
+                    | "DependencyCycle"
+            )
         );
         let named = if referential {
             verdict.allowed && verdict.warnings.iter().any(|w| w.contains(field.as_str()))
@@ -243,7 +272,9 @@ fn the_webhook_and_mmf_check_refuse_the_same_policy_fixtures_at_the_same_field()
             !verdict.allowed && verdict.message.contains(field.as_str())
         };
         if !named {
-            differences.push(format!("{name}: the webhook's verdict does not match for {field}: {verdict:?}"));
+            differences.push(format!(
+                "{name}: the webhook's verdict does not match for {field}: {verdict:?}"
+            ));
         }
     }
     assert!(differences.is_empty(), "{}", differences.join("\n"));

@@ -141,7 +141,9 @@ mod tests {
                     name: "orders".to_owned(),
                 },
                 field: "spec.replicas".to_owned(),
-                message: "Invalid value: -1: spec.replicas in body should be greater than or equal to 0".to_owned(),
+                message:
+                    "Invalid value: -1: spec.replicas in body should be greater than or equal to 0"
+                        .to_owned(),
             },
         }
     }
@@ -163,7 +165,13 @@ mod tests {
         assert_eq!(result["level"], "error");
         let physical = &result["locations"][0]["physicalLocation"];
         assert_eq!(physical["artifactLocation"]["uri"], "bad.yaml");
-        assert_eq!(physical["region"], json!({"startLine": 7, "startColumn": 3}));
-        assert_eq!(log["runs"][0]["tool"]["driver"]["rules"], json!([{"id": "SchemaInvalid"}]));
+        assert_eq!(
+            physical["region"],
+            json!({"startLine": 7, "startColumn": 3})
+        );
+        assert_eq!(
+            log["runs"][0]["tool"]["driver"]["rules"],
+            json!([{"id": "SchemaInvalid"}])
+        );
     }
 }

@@ -76,7 +76,10 @@ mod tests {
     #[test]
     fn a_negative_replica_count_is_refused_in_the_servers_words() {
         assert_eq!(
-            found("MmfService", &service(json!({"image": "a", "replicas": -1}))),
+            found(
+                "MmfService",
+                &service(json!({"image": "a", "replicas": -1}))
+            ),
             [(
                 "spec.replicas".to_owned(),
                 "Invalid value: -1: spec.replicas in body should be greater than or equal to 0"

@@ -284,7 +284,12 @@ fn bound(n: f64) -> String {
 
 /// A `x-kubernetes-list-type: map` list must not repeat a key; kube-apiserver reports the
 /// later item as `Duplicate value: map[string]interface {}{"name":"a"}`.
-fn duplicate_map_keys(keys: &[Value], items: &[Value], path: &str, out: &mut Vec<(String, String)>) {
+fn duplicate_map_keys(
+    keys: &[Value],
+    items: &[Value],
+    path: &str,
+    out: &mut Vec<(String, String)>,
+) {
     let mut seen: Vec<Vec<&Value>> = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let key: Vec<&Value> = keys
