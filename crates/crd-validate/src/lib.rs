@@ -103,3 +103,77 @@ fn at_path<'a>(object: &'a Value, path: &str) -> &'a Value {
 pub fn cel_causes(_: &Value, _: &Value, _: Option<&Value>) -> Vec<(String, String)> {
     vec![]
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn schema() -> Value {
+        json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+            "replicas": {"type": "integer", "minimum": 0.0, "maximum": 10.0},
+            "plugins": {"type": "array", "x-kubernetes-list-type": "map",
+                        "x-kubernetes-list-map-keys": ["name"],
+                        "items": {"type": "object", "required": ["name"],
+                                  "properties": {"name": {"type": "string"}}}}}}}})
+    }
+
+    fn causes(spec: Value) -> Vec<(String, String)> {
+        validate_object(&schema(), &json!({"metadata": {"name": "x"}, "spec": spec}))
+            .into_iter()
+            .map(|c| (c.field, c.message))
+            .collect()
+    }
+
+    #[test]
+    fn a_float_bound_is_printed_like_go_prints_it() {
+        assert_eq!(
+            causes(json!({"replicas": 11})),
+            [(
+                "spec.replicas".to_owned(),
+                "Invalid value: 11: spec.replicas in body should be less than or equal to 10"
+                    .to_owned()
+            )]
+        );
+    }
+
+    #[test]
+    fn a_repeated_list_map_key_is_a_duplicate_value_at_the_later_item() {
+        assert_eq!(
+            causes(json!({"plugins": [{"name": "a"}, {"name": "b"}, {"name": "a"}]})),
+            [(
+                "spec.plugins[2]".to_owned(),
+                "Duplicate value: map[string]interface {}{\"name\":\"a\"}".to_owned()
+            )]
+        );
+    }
+
+    #[test]
+    fn unknown_fields_come_first_with_the_strict_decoding_wording() {
+        assert_eq!(
+            causes(json!({"replicas": -1, "extra": true})),
+            [
+                (
+                    "spec.extra".to_owned(),
+                    "unknown field \"spec.extra\"".to_owned()
+                ),
+                (
+                    "spec.replicas".to_owned(),
+                    "Invalid value: -1: spec.replicas in body should be greater than or equal to 0"
+                        .to_owned()
+                ),
+            ]
+        );
+    }
+
+    #[cfg(feature = "cel")]
+    #[test]
+    fn a_path_with_list_indices_reaches_the_value() {
+        let object = json!({"spec": {"services": [{"routes": [{}, {"path": "x"}]}]}});
+        assert_eq!(
+            at_path(&object, "spec.services[0].routes[1].path"),
+            &json!("x")
+        );
+    }
+}
