@@ -113,6 +113,7 @@ pub fn sarif_log(found: &[Finding]) -> Value {
             "tool": {"driver": {
                 "name": "mmf",
                 "version": env!("CARGO_PKG_VERSION"),
+                "informationUri": "https://github.com/marty-framework/mmf-operator",
                 "rules": rules.iter().map(|id| json!({"id": id})).collect::<Vec<_>>(),
             }},
             "results": results,
