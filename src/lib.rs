@@ -15,5 +15,6 @@ pub mod controller;
 pub mod core;
 pub mod manifest;
 pub mod manifest_edit;
+pub mod position;
 pub mod state;
 pub mod webhook;

@@ -9,6 +9,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::api::{API_VERSION, MmfPlugin, MmfService};
+use crate::core::schema_check::schema_violations;
+use crate::core::violation::Violation;
+use crate::position::FieldPositions;
 
 /// Manifests larger than this are refused (kube-apiserver itself caps requests at 3 MiB).
 pub const MAX_MANIFEST_BYTES: usize = 3 * 1024 * 1024;
@@ -71,6 +74,33 @@ pub struct LocatedManifest {
     pub location: SourceLocation,
     /// The object.
     pub manifest: Manifest,
+}
+
+/// One MmfPlugin or MmfService document, with what the API server would refuse in it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    /// First line of the document.
+    pub location: SourceLocation,
+    /// Where each field is, in file lines.
+    pub positions: FieldPositions,
+    /// What the CRD's schema and CEL rules refuse, in kube-apiserver's words.
+    pub refused: Vec<Violation>,
+    /// The typed object; `None` only when `refused` explains why it does not fit the types.
+    pub manifest: Option<Manifest>,
+}
+
+impl Document {
+    /// Where `field` is in the file: its own line and column, else the document's start.
+    pub fn locate(&self, field: &str) -> SourceLocation {
+        match self.positions.find(field) {
+            Some((line, column)) => SourceLocation {
+                path: self.location.path.clone(),
+                line,
+                column,
+            },
+            None => self.location.clone(),
+        }
+    }
 }
 
 /// Turns a serde-saphyr error into a location (shifted by `line_offset`) and a plain message.
@@ -137,10 +167,43 @@ fn split_documents(text: &str) -> Vec<(u64, String)> {
     documents
 }
 
-/// Parses every MmfPlugin and MmfService in a (multi-document) YAML file. Documents of other
-/// kinds are skipped, so a folder may also hold Namespaces or other manifests; an
-/// `mmf.marty.dev` document of an unknown kind or version is an error.
+/// Parses every MmfPlugin and MmfService in a (multi-document) YAML file, refusing any that
+/// the API server would refuse (the first reason, at its field). Documents of other kinds are
+/// skipped, so a folder may also hold Namespaces or other manifests; an `mmf.marty.dev`
+/// document of an unknown kind or version is an error.
 pub fn parse_manifests(path: &str, text: &str) -> Result<Vec<LocatedManifest>, ManifestError> {
+    let mut manifests = Vec::new();
+    for document in parse_documents(path, text)? {
+        if let Some(first) = document.refused.first() {
+            return Err(ManifestError {
+                location: document.locate(&first.field),
+                message: refusal_message(first),
+            });
+        }
+        if let Some(manifest) = document.manifest {
+            manifests.push(LocatedManifest {
+                location: document.location,
+                manifest,
+            });
+        }
+    }
+    Ok(manifests)
+}
+
+/// A schema refusal as one line: `spec.replicas: Invalid value: ...`, or the strict-decoding
+/// message alone when it already names the field.
+pub fn refusal_message(violation: &Violation) -> String {
+    if violation.message.contains(&violation.field) {
+        violation.message.clone()
+    } else {
+        format!("{}: {}", violation.field, violation.message)
+    }
+}
+
+/// Parses every MmfPlugin and MmfService document of a (multi-document) YAML file and judges
+/// each against its CRD, as the API server would. Syntax errors, unknown kinds and type
+/// errors the schema does not explain are errors.
+pub fn parse_documents(path: &str, text: &str) -> Result<Vec<Document>, ManifestError> {
     if text.len() > MAX_MANIFEST_BYTES {
         return Err(ManifestError {
             location: SourceLocation::file(path),
@@ -194,19 +257,9 @@ pub fn parse_manifests(path: &str, text: &str) -> Result<Vec<LocatedManifest>, M
         if api_version.split('/').next() != Some(crate::api::GROUP) {
             continue;
         }
-        let manifest = match (api_version, kind) {
-            (API_VERSION, "MmfPlugin") => Manifest::Plugin(Box::new(typed(
-                &document_location,
-                offset,
-                &document,
-                &value,
-            )?)),
-            (API_VERSION, "MmfService") => Manifest::Service(Box::new(typed(
-                &document_location,
-                offset,
-                &document,
-                &value,
-            )?)),
+        let kind: &'static str = match (api_version, kind) {
+            (API_VERSION, "MmfPlugin") => "MmfPlugin",
+            (API_VERSION, "MmfService") => "MmfService",
             _ => {
                 return Err(ManifestError {
                     location: document_location,
@@ -216,52 +269,41 @@ pub fn parse_manifests(path: &str, text: &str) -> Result<Vec<LocatedManifest>, M
                 });
             }
         };
-        manifests.push(LocatedManifest {
+        let refused = schema_violations(kind, &value);
+        let manifest =
+            match kind {
+                "MmfPlugin" => typed(&document_location, offset, &document)
+                    .map(|p| Manifest::Plugin(Box::new(p))),
+                _ => typed(&document_location, offset, &document)
+                    .map(|s| Manifest::Service(Box::new(s))),
+            };
+        let manifest = match manifest {
+            Ok(manifest) => Some(manifest),
+            Err(_) if !refused.is_empty() => None,
+            Err(error) => return Err(error),
+        };
+        manifests.push(Document {
+            positions: FieldPositions::from_yaml(&document).shifted(offset),
             location: document_location,
+            refused,
             manifest,
         });
     }
     Ok(manifests)
 }
 
-/// Deserializes a document into its type: type errors come with line and column, and unknown
-/// fields are refused by path, as `kubectl apply` (strict field validation) would refuse them.
+/// Deserializes a document into its type, with type errors at their line and column. Unknown
+/// fields are not this function's business: the schema check refuses them by path, as
+/// `kubectl apply` (strict field validation) does.
 fn typed<T: DeserializeOwned>(
     document_location: &SourceLocation,
     offset: u64,
     document: &str,
-    value: &Value,
 ) -> Result<T, ManifestError> {
-    let object: T = serde_saphyr::from_str(document).map_err(|e| {
+    serde_saphyr::from_str(document).map_err(|e| {
         let (location, message) = yaml_error(&document_location.path, offset, &e);
         ManifestError { location, message }
-    })?;
-    let mut unknown = Vec::new();
-    let _: Result<T, _> = serde_ignored::deserialize(value, |field| {
-        let field = field.to_string();
-        // The derived types read apiVersion and kind themselves, checked above.
-        if field != "apiVersion" && field != "kind" {
-            unknown.push(field);
-        }
-    });
-    if let Some(field) = unknown.first() {
-        return Err(ManifestError {
-            location: document_location.clone(),
-            message: format!(
-                "unknown field {field:?}{}",
-                if unknown.len() > 1 {
-                    format!(
-                        " (and {} more: {})",
-                        unknown.len() - 1,
-                        unknown[1..].join(", ")
-                    )
-                } else {
-                    String::new()
-                }
-            ),
-        });
-    }
-    Ok(object)
+    })
 }
 
 /// Serializes to YAML the way every output of the project is written: block style, multi-line

@@ -36,7 +36,7 @@ fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
-const SERVICE: &str = "apiVersion: mmf.marty.dev/v1alpha1\nkind: MmfService\nmetadata:\n  name: shop\nspec:\n  image: registry.example/shop:1\n";
+const SERVICE: &str = "apiVersion: mmf.marty.dev/v1alpha1\nkind: MmfService\nmetadata:\n  name: shop\nspec:\n  image: registry.example/shop@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n";
 
 #[test]
 fn malformed_yaml_is_reported_with_file_line_and_column() {
@@ -54,7 +54,7 @@ fn malformed_yaml_is_reported_with_file_line_and_column() {
 }
 
 #[test]
-fn a_type_error_in_a_later_document_points_at_its_line_in_the_file() {
+fn a_type_error_in_a_later_document_is_refused_at_its_field_in_the_servers_words() {
     let dir = workspace();
     write(
         dir.path(),
@@ -68,7 +68,7 @@ fn a_type_error_in_a_later_document_points_at_its_line_in_the_file() {
         .args(["check", "-f", "m/two.yaml", "--env", "development"])
         .assert()
         .code(1)
-        .stderr("error: m/two.yaml:15:13: invalid i32\n");
+        .stderr("error: m/two.yaml:15:3: MmfService/cart: spec.replicas: Invalid value: \"string\": spec.replicas in body must be of type integer: \"string\"\n");
 }
 
 #[test]
@@ -83,7 +83,7 @@ fn an_unknown_field_is_refused_like_kubectl_strict_validation() {
         .args(["render", "-f", "m", "--env", "development"])
         .assert()
         .code(1)
-        .stderr("error: m/svc.yaml:1:1: unknown field \"spec.imagePullPolicy\"\n");
+        .stderr("error: m/svc.yaml:7:3: MmfService/shop: spec.imagePullPolicy: unknown field \"spec.imagePullPolicy\"\nerror: nothing rendered: the API server would refuse the object(s) above (CRD schema)\n");
 }
 
 #[test]
@@ -129,10 +129,10 @@ fn check_fails_in_a_strict_environment_and_lists_every_violation() {
         .code(1)
         .stdout("2 violation(s) of the production policy (strict) in 1 object(s)\n")
         .stderr(predicate::str::contains(
-            "error: m/plugin.yaml:1:1: MmfPlugin/tagged: spec.signature is missing: sign the plugin",
+            "error: m/plugin.yaml:5:1: MmfPlugin/tagged: spec.signature is missing: sign the plugin",
         ))
         .stderr(predicate::str::contains(
-            "error: m/plugin.yaml:1:1: MmfPlugin/tagged: spec.image: image \"registry.example/tagged:1.0\" is not pinned by digest",
+            "error: m/plugin.yaml:7:3: MmfPlugin/tagged: spec.image: image \"registry.example/tagged:1.0\" is not pinned by digest",
         ));
 }
 
@@ -167,6 +167,8 @@ fn check_json_output_is_machine_readable_and_lenient_warnings_pass_by_default() 
     assert_eq!(report["violations"][0]["reason"], "PluginNotFound");
     assert_eq!(report["violations"][0]["field"], "spec.plugins[0].name");
     assert_eq!(report["violations"][0]["file"], "m/svc.yaml");
+    assert_eq!(report["violations"][0]["line"], 8);
+    assert_eq!(report["violations"][0]["column"], 7);
     mmf(dir.path())
         .args([
             "check",

@@ -27,7 +27,7 @@ mod protobuf;
 pub mod real;
 mod resources;
 mod scale;
-mod schema;
+use crd_validate as schema;
 mod selectors;
 mod server;
 mod ssa;

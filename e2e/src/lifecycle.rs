@@ -140,52 +140,12 @@ pub fn check_custom(
     let mut causes = Vec::new();
     schema::validate(s, obj, "", &mut causes);
     if causes.is_empty() {
-        causes = cel_causes(s, obj, old);
+        causes = schema::cel_causes(s, obj, old);
     }
     if !causes.is_empty() {
         return Err(ApiError::invalid(info, &name, &causes));
     }
     Ok(warnings)
-}
-
-/// `x-kubernetes-validations` (CEL) failures, evaluated with kube-cel (incl. transition
-/// rules using `oldSelf` on updates).
-#[cfg(feature = "cel")]
-fn cel_causes(s: &Value, obj: &Value, old: Option<&Value>) -> Vec<(String, String)> {
-    if !schema::has_cel_rules(s) {
-        return vec![];
-    }
-    match kube::core::cel::Validator::new().validate(s, obj, old) {
-        Ok(()) => vec![],
-        Err(errors) => errors
-            .iter()
-            .map(|e| {
-                let field = if e.field_path.is_empty() {
-                    "<root>".to_string()
-                } else {
-                    e.field_path.clone()
-                };
-                let mut v = obj;
-                for seg in e.field_path.split('.').filter(|s| !s.is_empty()) {
-                    v = &v[seg];
-                }
-                let ty = match v {
-                    Value::String(_) => "string",
-                    Value::Bool(_) => "boolean",
-                    Value::Number(n) if n.is_f64() => "number",
-                    Value::Number(_) => "integer",
-                    Value::Array(_) => "array",
-                    _ => "object",
-                };
-                (field, format!("Invalid value: \"{ty}\": {}", e.message))
-            })
-            .collect(),
-    }
-}
-
-#[cfg(not(feature = "cel"))]
-fn cel_causes(_: &Value, _: &Value, _: Option<&Value>) -> Vec<(String, String)> {
-    vec![]
 }
 
 /// Prepares a new object for creation. Checks namespace, fills server-set metadata.

@@ -40,6 +40,7 @@ pub mod reasons {
     pub const PLUGIN_REJECTED: &str = "PluginRejected";
     pub const UNKNOWN_ENVIRONMENT: &str = "UnknownEnvironment";
     pub const INVALID_SPEC: &str = "InvalidSpec";
+    pub const SCHEMA_INVALID: &str = "SchemaInvalid";
     pub const COMPLIANT: &str = "Compliant";
     pub const COMPLIANT_WITH_WARNINGS: &str = "CompliantWithWarnings";
     pub const POLICY_VIOLATION: &str = "PolicyViolation";

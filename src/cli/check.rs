@@ -4,13 +4,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
-use serde::Serialize;
 
+use super::findings::{Finding, json_report, sarif_log};
 use super::input::{read_config, read_inputs};
 use crate::config::LoadingMode;
 use crate::core::policy::{evaluate_plugin, evaluate_service};
-use crate::core::violation::Violation;
-use crate::manifest::SourceLocation;
 
 /// Output format.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -19,6 +17,8 @@ pub enum Output {
     Text,
     /// One JSON document, for pipelines.
     Json,
+    /// SARIF 2.1.0, for code review tools (GitHub code scanning and others).
+    Sarif,
 }
 
 /// Arguments of `mmf check`.
@@ -41,89 +41,81 @@ pub struct CheckArgs {
     pub fail_on_warnings: bool,
 }
 
-#[derive(Serialize)]
-struct Report<'a> {
-    environment: &'a str,
-    loading: &'a str,
-    compliant: bool,
-    objects: usize,
-    violations: Vec<Finding<'a>>,
-}
-
-#[derive(Serialize)]
-struct Finding<'a> {
-    severity: &'a str,
-    file: &'a str,
-    line: u64,
-    kind: &'a str,
-    namespace: Option<&'a str>,
-    name: &'a str,
-    field: &'a str,
-    reason: &'a str,
-    message: &'a str,
-}
-
-/// Judges every plugin and service in the paths against the environment. Exit code 0 when
-/// everything complies, 1 otherwise (in lenient mode only with `--fail-on-warnings`).
+/// Judges every plugin and service in the paths as the API server would (CRD schema and CEL
+/// rules: always errors) and against the environment's policy, each finding at its field.
+/// Exit code 0 when everything complies, 1 otherwise (policy warnings of a lenient
+/// environment only with `--fail-on-warnings`).
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let configs = read_config(&args.config_dir)?;
     let environment = configs.environment(&args.environment)?;
     let inputs = read_inputs(&args.paths)?;
-    let mut found: Vec<(&SourceLocation, Violation)> = Vec::new();
-    for (location, plugin) in &inputs.plugins {
-        let evaluation = evaluate_plugin(plugin, environment, &configs);
-        found.extend(evaluation.violations.into_iter().map(|v| (location, v)));
-    }
-    for (location, service) in &inputs.services {
-        let available = inputs.plugins_for(service);
-        let evaluation = evaluate_service(service, environment, &configs, &available);
-        found.extend(evaluation.violations.into_iter().map(|v| (location, v)));
-    }
     let mode = environment.plugins.loading;
     let severity = mode.severity();
-    let failed = !found.is_empty() && (mode == LoadingMode::Strict || args.fail_on_warnings);
+    let mut found: Vec<Finding> = inputs
+        .refused
+        .iter()
+        .map(|(location, violation)| Finding {
+            severity: "error",
+            location: location.clone(),
+            violation: violation.clone(),
+        })
+        .collect();
+    let refused = found.len();
+    for (source, plugin) in &inputs.plugins {
+        let evaluation = evaluate_plugin(plugin, environment, &configs);
+        found.extend(evaluation.violations.into_iter().map(|violation| Finding {
+            severity,
+            location: source.at(&violation.field),
+            violation,
+        }));
+    }
+    for (source, service) in &inputs.services {
+        let available = inputs.plugins_for(service);
+        let evaluation = evaluate_service(service, environment, &configs, &available);
+        found.extend(evaluation.violations.into_iter().map(|violation| Finding {
+            severity,
+            location: source.at(&violation.field),
+            violation,
+        }));
+    }
+    found.sort_by(|a, b| {
+        let key = |f: &Finding| (f.location.path.clone(), f.location.line, f.location.column);
+        key(a).cmp(&key(b))
+    });
+    let policy = found.len() - refused;
+    let failed =
+        refused > 0 || (policy > 0 && (mode == LoadingMode::Strict || args.fail_on_warnings));
+    let objects = inputs.documents;
     match args.output {
         Output::Text => {
-            for (location, violation) in &found {
-                eprintln!("{severity}: {location}: {violation}");
+            for finding in &found {
+                eprintln!("{}", finding.line());
             }
-            let objects = inputs.plugins.len() + inputs.services.len();
             if found.is_empty() {
                 println!(
                     "{objects} object(s) comply with the {} policy",
                     environment.name
                 );
+            } else if refused == 0 {
+                println!(
+                    "{policy} violation(s) of the {} policy ({}) in {objects} object(s)",
+                    environment.name,
+                    mode.as_str()
+                );
             } else {
                 println!(
-                    "{} violation(s) of the {} policy ({}) in {objects} object(s)",
-                    found.len(),
+                    "{refused} schema violation(s) the API server refuses and {policy} violation(s) of the {} policy ({}) in {objects} object(s)",
                     environment.name,
                     mode.as_str()
                 );
             }
         }
         Output::Json => {
-            let report = Report {
-                environment: &environment.name,
-                loading: mode.as_str(),
-                compliant: found.is_empty(),
-                objects: inputs.plugins.len() + inputs.services.len(),
-                violations: found
-                    .iter()
-                    .map(|(location, v)| Finding {
-                        severity,
-                        file: &location.path,
-                        line: location.line,
-                        kind: v.object.kind,
-                        namespace: v.object.namespace.as_deref(),
-                        name: &v.object.name,
-                        field: &v.field,
-                        reason: v.kind.reason(),
-                        message: &v.message,
-                    })
-                    .collect(),
-            };
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            let report = json_report(&environment.name, mode.as_str(), objects, &found)?;
+            println!("{report}");
+        }
+        Output::Sarif => {
+            println!("{}", serde_json::to_string_pretty(&sarif_log(&found))?);
         }
     }
     Ok(if failed {

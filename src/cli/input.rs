@@ -6,15 +6,50 @@ use anyhow::{Context, bail};
 
 use crate::api::{MmfPlugin, MmfService};
 use crate::config::{ConfigSet, load_dir};
-use crate::manifest::{
-    LocatedManifest, MAX_MANIFEST_BYTES, Manifest, SourceLocation, parse_manifests,
-};
+use crate::core::violation::Violation;
+use crate::manifest::{Document, MAX_MANIFEST_BYTES, Manifest, SourceLocation, parse_documents};
+use crate::position::FieldPositions;
 
-/// Every MmfPlugin and MmfService found, with where each came from.
+/// Where an object came from: its document, and where each of its fields is.
+#[derive(Debug, Clone, Default)]
+pub struct Source {
+    /// The document's first line.
+    pub location: SourceLocation,
+    /// Field positions in file lines.
+    pub positions: FieldPositions,
+}
+
+impl Source {
+    /// Where `field` is: its own line and column, else the document's start.
+    pub fn at(&self, field: &str) -> SourceLocation {
+        match self.positions.find(field) {
+            Some((line, column)) => SourceLocation {
+                path: self.location.path.clone(),
+                line,
+                column,
+            },
+            None => self.location.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.location.fmt(f)
+    }
+}
+
+/// Every MmfPlugin and MmfService found, with where each came from, and every reason the API
+/// server would refuse one of them.
 #[derive(Debug, Default)]
 pub struct Inputs {
-    pub plugins: Vec<(SourceLocation, MmfPlugin)>,
-    pub services: Vec<(SourceLocation, MmfService)>,
+    pub plugins: Vec<(Source, MmfPlugin)>,
+    pub services: Vec<(Source, MmfService)>,
+    /// Schema and CEL refusals, at their fields. A refused document that still fits the types
+    /// is in `plugins`/`services` too, so the policy judges it as well.
+    pub refused: Vec<(SourceLocation, Violation)>,
+    /// Documents read (including refused ones that do not fit the types).
+    pub documents: usize,
 }
 
 impl Inputs {
@@ -24,6 +59,23 @@ impl Inputs {
         let services = self.services.iter_mut().map(|(_, s)| &mut s.metadata);
         for meta in plugins.chain(services) {
             meta.namespace.get_or_insert_with(|| namespace.to_owned());
+        }
+    }
+
+    fn add(&mut self, document: Document) {
+        self.documents += 1;
+        for violation in &document.refused {
+            self.refused
+                .push((document.locate(&violation.field), violation.clone()));
+        }
+        let source = Source {
+            location: document.location,
+            positions: document.positions,
+        };
+        match document.manifest {
+            Some(Manifest::Plugin(plugin)) => self.plugins.push((source, *plugin)),
+            Some(Manifest::Service(service)) => self.services.push((source, *service)),
+            None => {}
         }
     }
 
@@ -49,13 +101,10 @@ pub fn read_inputs(paths: &[PathBuf]) -> anyhow::Result<Inputs> {
     for file in files {
         let shown = file.display().to_string();
         let text = read_capped(&file, MAX_MANIFEST_BYTES)?;
-        match parse_manifests(&shown, &text) {
-            Ok(manifests) => {
-                for LocatedManifest { location, manifest } in manifests {
-                    match manifest {
-                        Manifest::Plugin(plugin) => inputs.plugins.push((location, *plugin)),
-                        Manifest::Service(service) => inputs.services.push((location, *service)),
-                    }
+        match parse_documents(&shown, &text) {
+            Ok(documents) => {
+                for document in documents {
+                    inputs.add(document);
                 }
             }
             Err(error) => errors.push(error.to_string()),

@@ -5,6 +5,7 @@ mod check;
 mod crds;
 #[cfg(feature = "dev")]
 mod dev;
+mod findings;
 mod generate;
 mod input;
 mod keys;

@@ -36,6 +36,15 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     if let Some(namespace) = &args.namespace {
         inputs.default_namespace(namespace);
     }
+    if !inputs.refused.is_empty() {
+        for (location, violation) in &inputs.refused {
+            eprintln!("error: {location}: {violation}");
+        }
+        eprintln!(
+            "error: nothing rendered: the API server would refuse the object(s) above (CRD schema)"
+        );
+        return Ok(ExitCode::FAILURE);
+    }
     if inputs.services.is_empty() {
         eprintln!("warning: no MmfService found in the given paths; nothing to render");
     }
@@ -43,16 +52,16 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     services.sort_by_key(|(_, s)| (s.metadata.namespace.clone(), s.metadata.name.clone()));
     let mut blocked = false;
     let mut out = String::new();
-    for (location, service) in services {
+    for (source, service) in services {
         let available = inputs.plugins_for(service);
         let evaluation = evaluate_service(service, environment, &configs, &available);
         let label = evaluation.mode.severity();
         for violation in &evaluation.violations {
-            eprintln!("{label}: {location}: {violation}");
+            eprintln!("{label}: {}: {violation}", source.at(&violation.field));
         }
         if evaluation.decision == Decision::Blocked {
             eprintln!(
-                "error: {location}: MmfService/{}: not rendered: the {} environment is strict and the service has the violations above",
+                "error: {source}: MmfService/{}: not rendered: the {} environment is strict and the service has the violations above",
                 service.metadata.name.as_deref().unwrap_or_default(),
                 environment.name
             );

@@ -87,6 +87,14 @@ pub struct SecurityPolicy {
     /// Plugin images must be pinned by `@sha256:` digest.
     #[serde(default = "yes")]
     pub require_digest: bool,
+    /// MmfService images must be pinned by `@sha256:` digest too (a `:latest` or tag-only
+    /// image can change under a running service). Separate from `require_digest` so an
+    /// environment can pin plugins without pinning services. Absent means false, so policy
+    /// files written before this key keep admitting the services they admitted;
+    /// `config/base.yaml` and the chart turn it on. Operator-only: not written into the
+    /// framework's `mmf.yaml`, so turning it on rolls no pods.
+    #[serde(default, skip_serializing)]
+    pub require_service_digest: bool,
     /// Public keys signatures may be made with.
     #[serde(default)]
     pub trusted_keys: Vec<TrustedKey>,
@@ -100,6 +108,7 @@ impl Default for SecurityPolicy {
         SecurityPolicy {
             require_signature: true,
             require_digest: true,
+            require_service_digest: false,
             trusted_keys: Vec::new(),
             sandboxing: Sandboxing::default(),
         }

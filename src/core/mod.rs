@@ -10,6 +10,7 @@ pub mod policy;
 pub mod quantity;
 pub mod render;
 pub mod resolve;
+pub mod schema_check;
 pub mod signature;
 pub mod status;
 pub mod violation;

@@ -32,6 +32,8 @@ pub enum ViolationKind {
     PluginRejected,
     /// A field the types accept but the rules do not (a bad semver, a reserved variable).
     InvalidSpec,
+    /// What the API server itself refuses: the CRD's structural schema or its CEL rules.
+    SchemaInvalid,
 }
 
 impl ViolationKind {
@@ -50,6 +52,7 @@ impl ViolationKind {
             ViolationKind::PluginNotFound => reasons::PLUGIN_NOT_FOUND,
             ViolationKind::PluginRejected => reasons::PLUGIN_REJECTED,
             ViolationKind::InvalidSpec => reasons::INVALID_SPEC,
+            ViolationKind::SchemaInvalid => reasons::SCHEMA_INVALID,
         }
     }
 

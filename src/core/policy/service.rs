@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::{
-    PluginEvaluation, RESERVED_ENV_VARS, describe_config_problem, evaluate_plugin, service_ref,
+    PluginEvaluation, RESERVED_ENV_VARS, describe_config_problem, evaluate_plugin,
+    is_pinned_by_digest, service_ref,
 };
 use crate::api::{MmfPlugin, MmfService, PluginLoadState};
 use crate::config::{ConfigSet, EnvironmentPolicy, LoadingMode};
@@ -417,14 +418,27 @@ fn requested_plugins<'a>(
     (requested, overrides)
 }
 
-/// Rules on the service object itself: resource limits within the sandbox, no reserved
-/// environment variables.
+/// Rules on the service object itself: an image pinned by digest (when required), resource
+/// limits within the sandbox, no reserved environment variables.
 fn service_violations(
     service: &MmfService,
     environment: &EnvironmentPolicy,
     object: &ObjectRef,
 ) -> Vec<Violation> {
     let mut violations = Vec::new();
+    if environment.plugins.security.require_service_digest
+        && !is_pinned_by_digest(&service.spec.image)
+    {
+        violations.push(Violation {
+            kind: ViolationKind::ImageNotPinned,
+            object: object.clone(),
+            field: "spec.image".to_owned(),
+            message: format!(
+                "image {:?} is not pinned by digest: environment {} requires references of the form name@sha256:<64 hex digits>",
+                service.spec.image, environment.name
+            ),
+        });
+    }
     let sandboxing = &environment.plugins.security.sandboxing;
     if sandboxing.enabled {
         let limits = &sandboxing.resource_limits;

@@ -1,6 +1,7 @@
 //! Structural-schema handling for custom resources: defaulting, pruning of unknown fields
 //! (or rejecting them under `fieldValidation=Strict`) and OpenAPI v3 validation of the common
-//! keywords (type, required, enum, min/max, lengths, items, pattern is not enforced).
+//! keywords (type, required, enum, min/max, lengths, items, list-map keys); `pattern` and
+//! string `format`s are not enforced (the MMF CRDs use neither on user fields).
 
 use serde_json::Value;
 
@@ -170,7 +171,7 @@ pub fn validate(schema: &Value, v: &Value, path: &str, out: &mut Vec<(String, St
                 format!(
                     "Invalid value: {}: {path} in body should be greater than or equal to {}",
                     shown(v),
-                    schema["minimum"]
+                    bound(min)
                 ),
             ));
         }
@@ -182,7 +183,7 @@ pub fn validate(schema: &Value, v: &Value, path: &str, out: &mut Vec<(String, St
                 format!(
                     "Invalid value: {}: {path} in body should be less than or equal to {}",
                     shown(v),
-                    schema["maximum"]
+                    bound(max)
                 ),
             ));
         }
@@ -259,10 +260,59 @@ pub fn validate(schema: &Value, v: &Value, path: &str, out: &mut Vec<(String, St
                 format!("Too many: {}: must have at most {max} items", a.len()),
             ));
         }
+        if schema["x-kubernetes-list-type"] == "map"
+            && let Some(keys) = schema["x-kubernetes-list-map-keys"].as_array()
+        {
+            duplicate_map_keys(keys, a, path, out);
+        }
         if schema["items"].is_object() {
             for (i, c) in a.iter().enumerate() {
                 validate(&schema["items"], c, &format!("{path}[{i}]"), out);
             }
+        }
+    }
+}
+
+/// A bound as Go's `%v` prints a float64: `0`, not `0.0`.
+fn bound(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        n.to_string()
+    }
+}
+
+/// A `x-kubernetes-list-type: map` list must not repeat a key; kube-apiserver reports the
+/// later item as `Duplicate value: map[string]interface {}{"name":"a"}`.
+fn duplicate_map_keys(
+    keys: &[Value],
+    items: &[Value],
+    path: &str,
+    out: &mut Vec<(String, String)>,
+) {
+    let mut seen: Vec<Vec<&Value>> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let key: Vec<&Value> = keys
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|k| &item[k])
+            .collect();
+        if seen.contains(&key) {
+            let shown: Vec<String> = keys
+                .iter()
+                .filter_map(Value::as_str)
+                .zip(&key)
+                .map(|(k, v)| format!("{k:?}:{v}"))
+                .collect();
+            out.push((
+                format!("{path}[{i}]"),
+                format!(
+                    "Duplicate value: map[string]interface {{}}{{{}}}",
+                    shown.join(", ")
+                ),
+            ));
+        } else {
+            seen.push(key);
         }
     }
 }
