@@ -25,6 +25,7 @@ if [ "${1:-}" = "--print" ]; then
   exit 0
 fi
 
+command -v go >/dev/null || [ ! -x /usr/local/go/bin/go ] || PATH=/usr/local/go/bin:$PATH
 command -v go >/dev/null || { echo "build.sh: go is not on PATH (Go 1.26 or newer is needed)" >&2; exit 1; }
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 mkdir -p "$dir"
