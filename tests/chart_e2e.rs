@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use common::real::DeleteOnDrop;
 use common::{Cluster, condition, eventually, have_kubectl, repo};
 use serde_json::Value;
 
@@ -101,7 +102,7 @@ fn pod_args(cluster: &Cluster, config_dir: &Path, webhook_port: u16) -> Vec<Stri
         .map(|a| {
             if a.starts_with("--config-dir") {
                 format!("--config-dir={}", config_dir.display())
-            } else if a.starts_with("--webhook-addr") {
+            } else if a.starts_with("--webhook-addr") && a != "--webhook-addr=none" {
                 format!("--webhook-addr=127.0.0.1:{webhook_port}")
             } else {
                 a
@@ -115,14 +116,24 @@ fn helm_install_apply_upgrade_policy_and_uninstall() {
     if !have_kubectl() {
         return;
     }
-    if std::env::var_os("MMF_E2E_KUBECONFIG").is_some() {
-        eprintln!("skipping on a real cluster: there the chart's own pods run the operator image");
-        return;
-    }
     let Some(python) = python() else { return };
     let cluster = Cluster::start_empty();
+    // On a real cluster the chart's webhook configuration would send kube-apiserver to the
+    // webhook Service's ClusterIP, an address no test may dial: install with the webhook off
+    // there (tests/real_rbac.rs and tests/real_cluster.rs prove the webhook by loopback URL).
+    let real = cluster.server.is_none();
+    let webhook_off = r#"{"webhook":{"enabled":false}}"#;
+    let values: &[&str] = if real {
+        &["--set-json", webhook_off]
+    } else {
+        &[]
+    };
+    let _cleanup = real.then(|| DeleteOnDrop {
+        cluster: &cluster,
+        objects: vec![format!("namespace/{NAMESPACE}")],
+    });
     cluster.kubectl_ok(&["create", "namespace", NAMESPACE]);
-    let release = helm(&python, &cluster, "install", &[]);
+    let release = helm(&python, &cluster, "install", values);
     assert_eq!(release["status"], "deployed", "{release}");
     for crd in ["mmfplugins.mmf.marty.dev", "mmfservices.mmf.marty.dev"] {
         cluster.kubectl_ok(&["get", "crd", crd]);
@@ -132,12 +143,14 @@ fn helm_install_apply_upgrade_policy_and_uninstall() {
     let config_dir = cluster.dir.path().join("policy");
     refresh_mounted_policy(&cluster, &config_dir);
     let webhook_port = common::free_port();
-    cluster.server.as_ref().unwrap().map_service(
-        NAMESPACE,
-        "mmf-operator-webhook",
-        443,
-        std::net::SocketAddr::from(([127, 0, 0, 1], webhook_port)),
-    );
+    if let Some(server) = cluster.server.as_ref() {
+        server.map_service(
+            NAMESPACE,
+            "mmf-operator-webhook",
+            443,
+            std::net::SocketAddr::from(([127, 0, 0, 1], webhook_port)),
+        );
+    }
     let mut operator = cluster.operator_with(
         &pod_args(&cluster, &config_dir, webhook_port),
         &[("POD_NAMESPACE", NAMESPACE)],
@@ -167,34 +180,9 @@ fn helm_install_apply_upgrade_policy_and_uninstall() {
     let plugins = cluster.kubectl_ok(&["get", "mmfplugins", "-n", &namespace]);
     assert!(plugins.starts_with("NAME                 VERSION   VERIFIED   READY   AGE\nproduction-payment   1.0.0     True       True"), "{plugins}");
 
-    // The chart's webhook configuration, its caBundle kept by the operator, denies at apply time.
-    let unsigned = cluster.dir.path().join("rogue.yaml");
-    let text =
-        std::fs::read_to_string(repo().join("plugins/production_payment_service/plugin.yaml"))
-            .unwrap();
-    let text = text[..text.find("  signature:").unwrap()]
-        .replace("name: production-payment", "name: rogue");
-    std::fs::write(&unsigned, text).unwrap();
-    let denied = cluster.kubectl(&[
-        "apply",
-        "-n",
-        &namespace,
-        "-f",
-        &unsigned.display().to_string(),
-    ]);
-    let stderr = String::from_utf8_lossy(&denied.stderr);
-    assert!(
-        !denied.status.success(),
-        "an unsigned plugin was admitted into production"
-    );
-    assert!(
-        stderr.contains("admission webhook \"strict.validate.mmf.marty.dev\" denied the request"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("MmfPlugin/rogue (namespace payments"),
-        "{stderr}"
-    );
+    if !real {
+        chart_webhook_denies_an_unsigned_plugin(&cluster, &namespace);
+    }
 
     // helm upgrade with a tighter memory ceiling: kubelet refreshes the files, the operator
     // reloads them without a restart and reports the service's 256Mi limit as a violation.
@@ -203,6 +191,8 @@ fn helm_install_apply_upgrade_policy_and_uninstall() {
         &cluster,
         "upgrade",
         &[
+            "--set-json",
+            if real { webhook_off } else { "{}" },
             "--set-json",
             r#"{"policy":{"environments":{"production":{"plugins":{"security":{"sandboxing":{"resource_limits":{"memory_mb":128}}}}}}}}"#,
         ],
@@ -279,4 +269,35 @@ fn helm_install_apply_upgrade_policy_and_uninstall() {
     for crd in ["mmfplugins.mmf.marty.dev", "mmfservices.mmf.marty.dev"] {
         cluster.kubectl_ok(&["get", "crd", crd]);
     }
+}
+
+/// The chart's webhook configuration, its caBundle kept by the operator, denies at apply time.
+fn chart_webhook_denies_an_unsigned_plugin(cluster: &Cluster, namespace: &str) {
+    let unsigned = cluster.dir.path().join("rogue.yaml");
+    let text =
+        std::fs::read_to_string(repo().join("plugins/production_payment_service/plugin.yaml"))
+            .unwrap();
+    let text = text[..text.find("  signature:").unwrap()]
+        .replace("name: production-payment", "name: rogue");
+    std::fs::write(&unsigned, text).unwrap();
+    let denied = cluster.kubectl(&[
+        "apply",
+        "-n",
+        namespace,
+        "-f",
+        &unsigned.display().to_string(),
+    ]);
+    let stderr = String::from_utf8_lossy(&denied.stderr);
+    assert!(
+        !denied.status.success(),
+        "an unsigned plugin was admitted into production"
+    );
+    assert!(
+        stderr.contains("admission webhook \"strict.validate.mmf.marty.dev\" denied the request"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("MmfPlugin/rogue (namespace payments"),
+        "{stderr}"
+    );
 }
