@@ -398,3 +398,24 @@ fn free_port() -> Result<u16, RealError> {
         .map(|a| a.port())
         .map_err(|e| RealError::io(Path::new("127.0.0.1:0"), e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_binary_is_named_with_the_build_command() {
+        let dir = std::env::temp_dir().join(format!("mmf-no-control-plane-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_default();
+        std::fs::write(dir.join("etcd"), b"").unwrap_or_default();
+        let message = check_built(&dir).map_err(|e| e.to_string());
+        assert_eq!(
+            message,
+            Err(format!(
+                "the real control plane is not built: {}/kube-apiserver is missing; build it with `bash e2e/control-plane/build.sh` (the first build takes 20-40 minutes on 2 cores)",
+                dir.display()
+            ))
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
