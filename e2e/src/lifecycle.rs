@@ -94,6 +94,21 @@ fn builtin_defaults(info: &ResourceInfo, obj: &mut Value, cluster_ip: Value) {
             if spec["strategy"].is_null() || spec["strategy"] == json!({}) {
                 spec["strategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}});
             }
+            // Container ports default to TCP, as in the Pod template defaulting of kube-apiserver.
+            for list in ["containers", "initContainers"] {
+                let Some(cs) = spec["template"]["spec"][list].as_array_mut() else {
+                    continue;
+                };
+                for p in cs
+                    .iter_mut()
+                    .filter_map(|c| c["ports"].as_array_mut())
+                    .flatten()
+                {
+                    if p["protocol"].is_null() {
+                        p["protocol"] = json!("TCP");
+                    }
+                }
+            }
         }
         _ => {}
     }
@@ -165,19 +180,18 @@ fn cel_causes(s: &Value, obj: &Value, old: Option<&Value>) -> Vec<(String, Strin
                 } else {
                     e.field_path.clone()
                 };
+                // kube-apiserver (v1.36) prints a scalar's value and omits objects and lists.
                 let mut v = obj;
                 for seg in e.field_path.split('.').filter(|s| !s.is_empty()) {
                     v = &v[seg];
                 }
-                let ty = match v {
-                    Value::String(_) => "string",
-                    Value::Bool(_) => "boolean",
-                    Value::Number(n) if n.is_f64() => "number",
-                    Value::Number(_) => "integer",
-                    Value::Array(_) => "array",
-                    _ => "object",
+                let msg = match v {
+                    Value::String(_) | Value::Number(_) | Value::Bool(_) => {
+                        format!("Invalid value: {v}: {}", e.message)
+                    }
+                    _ => format!("Invalid value: {}", e.message),
                 };
-                (field, format!("Invalid value: \"{ty}\": {}", e.message))
+                (field, msg)
             })
             .collect(),
     }

@@ -170,7 +170,7 @@ pub fn validate(schema: &Value, v: &Value, path: &str, out: &mut Vec<(String, St
                 format!(
                     "Invalid value: {}: {path} in body should be greater than or equal to {}",
                     shown(v),
-                    schema["minimum"]
+                    go_float(min)
                 ),
             ));
         }
@@ -182,7 +182,7 @@ pub fn validate(schema: &Value, v: &Value, path: &str, out: &mut Vec<(String, St
                 format!(
                     "Invalid value: {}: {path} in body should be less than or equal to {}",
                     shown(v),
-                    schema["maximum"]
+                    go_float(max)
                 ),
             ));
         }
@@ -275,5 +275,14 @@ pub fn has_cel_rules(schema: &Value) -> bool {
         }
         Value::Array(a) => a.iter().any(has_cel_rules),
         _ => false,
+    }
+}
+
+/// A bound as kube-apiserver prints it (Go's `%v` of a float64: `1`, not `1.0`).
+fn go_float(f: f64) -> String {
+    if f.fract() == 0.0 && f.abs() < 1e15 {
+        format!("{}", f as i64)
+    } else {
+        f.to_string()
     }
 }

@@ -120,11 +120,11 @@ async fn webhook_denial_is_printed_by_kubectl_and_warnings_are_shown() {
     if skip_without_kubectl("webhook_denial") {
         return;
     }
-    let env = Env::start().await;
+    let env = Env::memory().await;
     env.install_widget_crd().await;
     let ca = TestCa::new().unwrap();
     let addr = start_webhook(&ca).await;
-    env.server
+    env.memory_server()
         .map_service("default", "policy-webhook", 443, addr);
     let bundle = base64::engine::general_purpose::STANDARD.encode(ca.cert_pem());
     let cc = json!({"service": {"namespace": "default", "name": "policy-webhook", "path": "/validate", "port": 443}, "caBundle": bundle});
@@ -184,7 +184,7 @@ async fn webhook_with_the_wrong_ca_or_no_listener_follows_failure_policy() {
     if skip_without_kubectl("webhook_failure_policy") {
         return;
     }
-    let env = Env::start().await;
+    let env = Env::memory().await;
     env.install_widget_crd().await;
     let ca = TestCa::new().unwrap();
     let addr = start_webhook(&ca).await;
@@ -221,11 +221,11 @@ async fn mutating_webhook_patches_the_object_before_validation() {
     if skip_without_kubectl("mutating_webhook") {
         return;
     }
-    let env = Env::start().await;
+    let env = Env::memory().await;
     env.install_widget_crd().await;
     let ca = TestCa::new().unwrap();
     let addr = start_webhook(&ca).await;
-    env.server
+    env.memory_server()
         .map_service("default", "policy-webhook", 443, addr);
     let bundle = base64::engine::general_purpose::STANDARD.encode(ca.cert_pem());
     let cc = json!({"service": {"namespace": "default", "name": "policy-webhook", "path": "/mutate", "port": 443}, "caBundle": bundle});
