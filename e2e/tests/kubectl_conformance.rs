@@ -44,7 +44,21 @@ async fn explain_shows_the_crd_schema() {
     }
     let env = Env::start().await;
     env.install_widget_crd().await;
-    let out = env.kubectl(&["explain", "widgets.spec"]).await;
+    // kube-apiserver publishes a new CRD's OpenAPI a few seconds after it is Established.
+    let mut tries = 0;
+    let out = loop {
+        let out = env.kubectl_output(&["explain", "widgets.spec"], None).await;
+        if out.status.success() {
+            break String::from_utf8_lossy(&out.stdout).to_string();
+        }
+        tries += 1;
+        assert!(
+            tries < 120,
+            "kubectl explain never found the CRD: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
     assert!(out.contains("KIND:       Widget"), "{out}");
     assert!(out.contains("Desired state of the widget."), "{out}");
     assert!(out.contains("size\t<integer> -required-"), "{out}");
