@@ -1,6 +1,10 @@
 //! ValidatingWebhookConfigurations are honoured: a TLS webhook inside the test denies an
 //! object and kubectl prints the webhook's message, warnings reach the client, and
 //! `failurePolicy` decides what happens when the webhook cannot be called.
+//!
+//! Memory-only: every test starts a fresh in-memory server (`Env::memory`), even when
+//! `MMF_E2E_KUBECONFIG` is set, because `clientConfig.service` is routed to the local webhook
+//! with `TestApiServer::map_service`.
 #![allow(clippy::unwrap_used)]
 
 mod common;
