@@ -94,6 +94,21 @@ fn builtin_defaults(info: &ResourceInfo, obj: &mut Value, cluster_ip: Value) {
             if spec["strategy"].is_null() || spec["strategy"] == json!({}) {
                 spec["strategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}});
             }
+            // Container ports default to TCP, as in the Pod template defaulting of kube-apiserver.
+            for list in ["containers", "initContainers"] {
+                let Some(cs) = spec["template"]["spec"][list].as_array_mut() else {
+                    continue;
+                };
+                for p in cs
+                    .iter_mut()
+                    .filter_map(|c| c["ports"].as_array_mut())
+                    .flatten()
+                {
+                    if p["protocol"].is_null() {
+                        p["protocol"] = json!("TCP");
+                    }
+                }
+            }
         }
         _ => {}
     }

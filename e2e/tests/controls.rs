@@ -1,5 +1,8 @@
 //! Test controls and object semantics seen through kube-rs: request counting, fault injection,
 //! Deployment readiness simulation, optimistic concurrency, selectors and pagination.
+//!
+//! Memory-only: these test the in-memory server's own controls and always start a fresh
+//! `TestApiServer`, even when `MMF_E2E_KUBECONFIG` is set.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;

@@ -19,6 +19,7 @@ async fn helm(env: &Env, python: &std::path::Path, step: &str, values: Option<Va
         .arg(testdata("helm/gadget"))
         .arg(step)
         .env("HOME", env.dir.path())
+        .env("MMF_E2E_NAMESPACE", &env.namespace)
         .kill_on_drop(true);
     if let Some(v) = values {
         cmd.arg(v.to_string());
@@ -33,7 +34,7 @@ async fn helm(env: &Env, python: &std::path::Path, step: &str, values: Option<Va
     serde_json::from_str(stdout.trim()).unwrap()
 }
 
-fn gadgets(client: kube::Client) -> Api<DynamicObject> {
+fn gadgets(client: kube::Client, ns: &str) -> Api<DynamicObject> {
     let ar = ApiResource {
         group: "e2e.mmf.dev".into(),
         version: "v1".into(),
@@ -41,7 +42,7 @@ fn gadgets(client: kube::Client) -> Api<DynamicObject> {
         kind: "Gadget".into(),
         plural: "gadgets".into(),
     };
-    Api::namespaced_with(client, "default", &ar)
+    Api::namespaced_with(client, ns, &ar)
 }
 
 #[tokio::test]
@@ -53,8 +54,10 @@ async fn helm_install_upgrade_rollback_uninstall() {
         return;
     };
     let env = Env::start().await;
-    let client = env.server.client().await.unwrap();
-    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    // Helm never deletes CRDs from crds/: on a real cluster the Env removes it at the end.
+    env.own_crd("gadgets.e2e.mmf.dev");
+    let client = env.client().await;
+    let cms: Api<ConfigMap> = Api::default_namespaced(client.clone());
     let message = |cm: ConfigMap| cm.data.unwrap()["message"].clone();
 
     let rel = helm(&env, &python, "install", Some(json!({"message": "hello"}))).await;
@@ -64,7 +67,7 @@ async fn helm_install_upgrade_rollback_uninstall() {
         "{rel}"
     );
     assert_eq!(message(cms.get("demo-config").await.unwrap()), "hello");
-    let deploy: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let deploy: Api<Deployment> = Api::default_namespaced(client.clone());
     let d = deploy.get("demo-app").await.unwrap();
     assert_eq!(
         d.status.unwrap().ready_replicas,
@@ -72,7 +75,7 @@ async fn helm_install_upgrade_rollback_uninstall() {
         "helm waited for the Deployment to be ready"
     );
     assert_eq!(
-        gadgets(client.clone())
+        gadgets(client.clone(), &env.namespace)
             .get("demo-gadget")
             .await
             .unwrap()
@@ -90,7 +93,7 @@ async fn helm_install_upgrade_rollback_uninstall() {
     assert_eq!(rel["revision"].as_i64(), Some(2), "{rel}");
     assert_eq!(message(cms.get("demo-config").await.unwrap()), "bye");
     assert_eq!(
-        gadgets(client.clone())
+        gadgets(client.clone(), &env.namespace)
             .get("demo-gadget")
             .await
             .unwrap()
@@ -102,7 +105,7 @@ async fn helm_install_upgrade_rollback_uninstall() {
     assert_eq!(rel["revision"].as_i64(), Some(3), "{rel}");
     assert_eq!(message(cms.get("demo-config").await.unwrap()), "hello");
     assert_eq!(
-        gadgets(client.clone())
+        gadgets(client.clone(), &env.namespace)
             .get("demo-gadget")
             .await
             .unwrap()
@@ -119,7 +122,7 @@ async fn helm_install_upgrade_rollback_uninstall() {
     assert!(cms.get_opt("demo-config").await.unwrap().is_none());
     assert!(deploy.get_opt("demo-app").await.unwrap().is_none());
     assert!(
-        gadgets(client.clone())
+        gadgets(client.clone(), &env.namespace)
             .get_opt("demo-gadget")
             .await
             .unwrap()

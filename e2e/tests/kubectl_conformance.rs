@@ -1,9 +1,15 @@
-//! Real kubectl against the in-memory API server: what a user sees must match kube-apiserver.
+//! Real kubectl against the in-memory API server, or the real cluster named by
+//! `MMF_E2E_KUBECONFIG`: what a user sees must match kube-apiserver. Each test works in a
+//! namespace of its own; on a real cluster the Widget CRD is deleted at the end of each test.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use common::{Env, skip_without_kubectl, testdata};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// kube-controller-manager publishes `kube-root-ca.crt` into every namespace.
+const NOT_ROOT_CA: &str = "--field-selector=metadata.name!=kube-root-ca.crt";
 
 const SECOND_MANAGER: &str =
     "apiVersion: e2e.mmf.dev/v1\nkind: Widget\nmetadata:\n  name: w1\nspec:\n  size: 9\n";
@@ -38,7 +44,21 @@ async fn explain_shows_the_crd_schema() {
     }
     let env = Env::start().await;
     env.install_widget_crd().await;
-    let out = env.kubectl(&["explain", "widgets.spec"]).await;
+    // kube-apiserver publishes a new CRD's OpenAPI a few seconds after it is Established.
+    let mut tries = 0;
+    let out = loop {
+        let out = env.kubectl_output(&["explain", "widgets.spec"], None).await;
+        if out.status.success() {
+            break String::from_utf8_lossy(&out.stdout).to_string();
+        }
+        tries += 1;
+        assert!(
+            tries < 120,
+            "kubectl explain never found the CRD: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
     assert!(out.contains("KIND:       Widget"), "{out}");
     assert!(out.contains("Desired state of the widget."), "{out}");
     assert!(out.contains("size\t<integer> -required-"), "{out}");
@@ -266,11 +286,12 @@ async fn delete_cascades_to_owned_objects_in_background_and_foreground() {
             "--for=delete",
             "configmap/child",
             "configmap/child2",
-            "--timeout=10s",
+            "--timeout=60s",
         ])
         .await;
         assert_eq!(
-            env.kubectl(&["get", "configmaps", "-o=name"]).await,
+            env.kubectl(&["get", "configmaps", "-o=name", NOT_ROOT_CA])
+                .await,
             "configmap/unrelated\n"
         );
         env.kubectl(&["delete", "configmap", "unrelated"]).await;
@@ -290,32 +311,48 @@ async fn get_watch_prints_each_change() {
         testdata("kubectl/widget.yaml").to_str().unwrap(),
     ])
     .await;
-    let watcher = env.kubectl_output(&["get", "widgets", "--watch", "--request-timeout=6s"], None);
-    let changer = async {
-        // Change the object only once kubectl's watch is open.
-        for _ in 0..400 {
-            if env.server.stats().count("watch", "widgets") > 0 {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        env.kubectl(&[
-            "patch",
-            "widget",
-            "w1",
-            "--type",
-            "merge",
-            "-p",
-            r#"{"spec":{"size":4,"color":"red"}}"#,
-        ])
-        .await;
-    };
-    let (out, _) = tokio::join!(watcher, changer);
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut child = env
+        .kubectl_command(&["get", "widgets", "--watch", "--request-timeout=10s"])
+        .spawn()
+        .unwrap();
+    drop(child.stdin.take());
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    // The initial list is printed once the watch is established; change the object then.
+    while seen.len() < 2 {
+        seen.push(
+            lines
+                .next_line()
+                .await
+                .unwrap()
+                .expect("kubectl exited early"),
+        );
+    }
+    env.kubectl(&[
+        "patch",
+        "widget",
+        "w1",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"size":4,"color":"red"}}"#,
+    ])
+    .await;
+    seen.push(
+        lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("no line for the change"),
+    );
+    child.kill().await.unwrap();
     assert_eq!(
-        stdout,
-        "NAME   SIZE   COLOR   READY\nw1     3      blue    \nw1     4      red     \n"
+        seen,
+        [
+            "NAME   SIZE   COLOR   READY",
+            "w1     3      blue    ",
+            "w1     4      red     "
+        ]
     );
 }
 
@@ -346,13 +383,8 @@ async fn deployments_use_strategic_merge_and_become_available() {
     );
     let images = env.kubectl(&["get", "deploy", "web", "-o=jsonpath={.spec.template.spec.containers[*].name} {.spec.template.spec.containers[0].env[0].value} {.metadata.generation}"]).await;
     assert_eq!(images, "web sidecar b 2");
-    env.kubectl(&[
-        "wait",
-        "--for=condition=Available",
-        "deployment/web",
-        "--timeout=10s",
-    ])
-    .await;
+    env.kubectl(&["rollout", "status", "deployment/web", "--timeout=60s"])
+        .await;
     let out = env
         .kubectl(&[
             "get",
@@ -380,10 +412,12 @@ async fn namespace_deletion_removes_its_objects() {
         return;
     }
     let env = Env::start().await;
-    env.kubectl(&["create", "namespace", "team"]).await;
+    let team = format!("{}-team", env.namespace);
+    let team = team.as_str();
+    env.kubectl(&["create", "namespace", team]).await;
     env.kubectl(&[
         "-n",
-        "team",
+        team,
         "create",
         "configmap",
         "c1",
@@ -392,7 +426,7 @@ async fn namespace_deletion_removes_its_objects() {
     .await;
     env.kubectl(&[
         "-n",
-        "team",
+        team,
         "create",
         "secret",
         "generic",
@@ -401,16 +435,17 @@ async fn namespace_deletion_removes_its_objects() {
     ])
     .await;
     assert_eq!(
-        env.kubectl(&["delete", "namespace", "team"]).await,
-        "namespace \"team\" deleted\n"
+        env.kubectl(&["delete", "namespace", team]).await,
+        format!("namespace \"{team}\" deleted\n")
     );
-    let err = env.kubectl_fails(&["get", "namespace", "team"], None).await;
+    let err = env.kubectl_fails(&["get", "namespace", team], None).await;
     assert_eq!(
         err,
-        "Error from server (NotFound): namespaces \"team\" not found\n"
+        format!("Error from server (NotFound): namespaces \"{team}\" not found\n")
     );
     assert_eq!(
-        env.kubectl(&["get", "configmaps", "-A", "-o=name"]).await,
+        env.kubectl(&["-n", team, "get", "configmaps,secrets", "-o=name"])
+            .await,
         ""
     );
 }
@@ -436,10 +471,10 @@ async fn imperative_create_and_scale_work_for_deployments() {
             .await,
         "deployment.apps/web scaled\n"
     );
-    env.kubectl(&["rollout", "status", "deployment/web", "--timeout=10s"])
+    env.kubectl(&["rollout", "status", "deployment/web", "--timeout=60s"])
         .await;
     let out = env.kubectl(&["get", "deployment", "web", "-o=jsonpath={.spec.replicas} {.status.readyReplicas} {.spec.template.spec.containers[0].ports[0]}"]).await;
-    assert_eq!(out, r#"3 3 {"containerPort":80}"#);
+    assert_eq!(out, r#"3 3 {"containerPort":80,"protocol":"TCP"}"#);
     let out = env.kubectl(&["get", "deployments"]).await;
     assert!(
         out.starts_with(
@@ -461,7 +496,7 @@ async fn cel_rules_and_transition_rules_are_enforced() {
     let err = env.kubectl_fails(&["apply", "-f", "-"], Some(big)).await;
     assert_eq!(
         err,
-        "The Widget \"big\" is invalid: spec: Invalid value: \"object\": size must be at most 100\n"
+        "The Widget \"big\" is invalid: spec: Invalid value: size must be at most 100\n"
     );
     env.kubectl(&[
         "apply",
@@ -495,6 +530,6 @@ async fn cel_rules_and_transition_rules_are_enforced() {
         .await;
     assert_eq!(
         err,
-        "The Widget \"w1\" is invalid: spec.color: Invalid value: \"string\": color can only be changed from blue\n"
+        "The Widget \"w1\" is invalid: spec.color: Invalid value: \"green\": color can only be changed from blue\n"
     );
 }

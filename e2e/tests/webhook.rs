@@ -1,6 +1,10 @@
 //! ValidatingWebhookConfigurations are honoured: a TLS webhook inside the test denies an
 //! object and kubectl prints the webhook's message, warnings reach the client, and
 //! `failurePolicy` decides what happens when the webhook cannot be called.
+//!
+//! Memory-only: every test starts a fresh in-memory server (`Env::memory`), even when
+//! `MMF_E2E_KUBECONFIG` is set, because `clientConfig.service` is routed to the local webhook
+//! with `TestApiServer::map_service`.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -120,11 +124,11 @@ async fn webhook_denial_is_printed_by_kubectl_and_warnings_are_shown() {
     if skip_without_kubectl("webhook_denial") {
         return;
     }
-    let env = Env::start().await;
+    let env = Env::memory().await;
     env.install_widget_crd().await;
     let ca = TestCa::new().unwrap();
     let addr = start_webhook(&ca).await;
-    env.server
+    env.memory_server()
         .map_service("default", "policy-webhook", 443, addr);
     let bundle = base64::engine::general_purpose::STANDARD.encode(ca.cert_pem());
     let cc = json!({"service": {"namespace": "default", "name": "policy-webhook", "path": "/validate", "port": 443}, "caBundle": bundle});
@@ -184,7 +188,7 @@ async fn webhook_with_the_wrong_ca_or_no_listener_follows_failure_policy() {
     if skip_without_kubectl("webhook_failure_policy") {
         return;
     }
-    let env = Env::start().await;
+    let env = Env::memory().await;
     env.install_widget_crd().await;
     let ca = TestCa::new().unwrap();
     let addr = start_webhook(&ca).await;
@@ -221,11 +225,11 @@ async fn mutating_webhook_patches_the_object_before_validation() {
     if skip_without_kubectl("mutating_webhook") {
         return;
     }
-    let env = Env::start().await;
+    let env = Env::memory().await;
     env.install_widget_crd().await;
     let ca = TestCa::new().unwrap();
     let addr = start_webhook(&ca).await;
-    env.server
+    env.memory_server()
         .map_service("default", "policy-webhook", 443, addr);
     let bundle = base64::engine::general_purpose::STANDARD.encode(ca.cert_pem());
     let cc = json!({"service": {"namespace": "default", "name": "policy-webhook", "path": "/mutate", "port": 443}, "caBundle": bundle});

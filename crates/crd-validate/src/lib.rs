@@ -65,15 +65,15 @@ pub fn cel_causes(schema: &Value, object: &Value, old: Option<&Value>) -> Vec<(S
                 } else {
                     e.field_path.clone()
                 };
-                let ty = match at_path(object, &e.field_path) {
-                    Value::String(_) => "string",
-                    Value::Bool(_) => "boolean",
-                    Value::Number(n) if n.is_f64() => "number",
-                    Value::Number(_) => "integer",
-                    Value::Array(_) => "array",
-                    _ => "object",
+                // kube-apiserver (v1.36, checked against the real one) prints a scalar's value
+                // and leaves objects and lists out.
+                let message = match at_path(object, &e.field_path) {
+                    v @ (Value::String(_) | Value::Number(_) | Value::Bool(_)) => {
+                        format!("Invalid value: {v}: {}", e.message)
+                    }
+                    _ => format!("Invalid value: {}", e.message),
                 };
-                (field, format!("Invalid value: \"{ty}\": {}", e.message))
+                (field, message)
             })
             .collect(),
     }
