@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Cluster, condition, eventually, have_kubectl, repo};
+use common::{Cluster, condition, eventually, repo, require_tool};
 use serde_json::Value;
 
 const NAMESPACE: &str = "mmf-system";
@@ -112,7 +112,7 @@ fn pod_args(cluster: &Cluster, config_dir: &Path, webhook_port: u16) -> Vec<Stri
 
 #[test]
 fn helm_install_apply_upgrade_policy_and_uninstall() {
-    if !have_kubectl() {
+    if !(require_tool("kubectl") && require_tool("curl")) {
         return;
     }
     if std::env::var_os("MMF_E2E_KUBECONFIG").is_some() {

@@ -271,7 +271,6 @@ pub async fn run(
             },
         ),
         metrics: Arc::clone(&metrics),
-        applied: Mutex::new(HashMap::new()),
         failures: Mutex::new(HashMap::new()),
     });
     let receivers = caches.connect();
