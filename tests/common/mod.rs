@@ -7,6 +7,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub use mmf_e2e::TestApiServer;
+#[allow(unused_imports)]
 pub use mmf_e2e::tools::{require_file, require_tool};
 use serde_json::Value;
 

@@ -25,14 +25,8 @@ pub fn kubectl_path() -> Option<PathBuf> {
 }
 
 /// Prints a skip notice and returns true when kubectl is missing.
-pub fn skip_without_kubectl(test: &str) -> bool {
-    if kubectl_path().is_none() {
-        eprintln!(
-            "SKIPPED {test}: kubectl not found (set KUBECTL or install it at /usr/bin/kubectl)"
-        );
-        return true;
-    }
-    false
+pub fn skip_without_kubectl(_test: &str) -> bool {
+    kubectl_path().is_none() && !mmf_e2e::tools::require_tool("kubectl")
 }
 
 pub fn testdata(rel: &str) -> PathBuf {
