@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::real::DeleteOnDrop;
-use common::{Cluster, condition, eventually, have_kubectl, repo};
+use common::{Cluster, condition, eventually, repo, require_tool};
 use serde_json::Value;
 
 const NAMESPACE: &str = "mmf-system";
@@ -30,7 +30,7 @@ fn python() -> Option<PathBuf> {
         return Some(python);
     }
     assert!(
-        std::env::var_os("CI").is_none(),
+        !mmf_e2e::tools::in_ci(),
         "{} lacks helm-python-sdk: run `bash .ci/test`",
         python.display()
     );
@@ -113,7 +113,7 @@ fn pod_args(cluster: &Cluster, config_dir: &Path, webhook_port: u16) -> Vec<Stri
 
 #[test]
 fn helm_install_apply_upgrade_policy_and_uninstall() {
-    if !have_kubectl() {
+    if !(require_tool("kubectl") && require_tool("curl")) {
         return;
     }
     let Some(python) = python() else { return };

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use common::{Cluster, have_kubectl, repo};
+use common::{Cluster, repo, require_tool};
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionReview};
 use mmf_operator::api::{ENVIRONMENT_LABEL, MmfPlugin};
@@ -88,14 +88,7 @@ fn names_field(refusal: &str, field: &str) -> bool {
 }
 
 fn kubectl_or_skip() -> bool {
-    if have_kubectl() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "kubectl is required under CI: the parity test must not be skipped"
-    );
-    false
+    require_tool("kubectl")
 }
 
 #[test]

@@ -28,8 +28,9 @@ impl Plugin {
     /// A temp dir holding `bin/kubectl-mmf` (a symlink to the built `mmf`), put first on PATH.
     fn install() -> Option<Plugin> {
         let Some(kubectl) = kubectl() else {
-            eprintln!(
-                "SKIPPED kubectl plugin test: kubectl not found (set KUBECTL or install /usr/bin/kubectl)"
+            mmf_e2e::tools::missing(
+                "the `kubectl` command (kubectl plugin test)",
+                "install kubectl (https://kubernetes.io/docs/tasks/tools/), set KUBECTL, or run `bash .ci/run`",
             );
             return None;
         };

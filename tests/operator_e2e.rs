@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Cluster, condition, condition_status, eventually, have_kubectl, sign};
+use common::{Cluster, condition, condition_status, eventually, require_tool, sign};
 
 const OPERATOR: &[&str] = &["--webhook-addr", "none", "--leader-election=false"];
 
@@ -28,7 +28,7 @@ fn wait_ready(cluster: &Cluster, namespace: &str, object: &str) {
 
 #[test]
 fn the_payment_example_becomes_ready_with_a_restricted_deployment_in_production() {
-    if !have_kubectl() {
+    if !(require_tool("kubectl") && require_tool("curl")) {
         return;
     }
     let cluster = Cluster::start();
@@ -139,7 +139,7 @@ fn the_payment_example_becomes_ready_with_a_restricted_deployment_in_production(
 
 #[test]
 fn a_plugin_config_change_rolls_the_service_and_a_quiet_cluster_sees_zero_writes() {
-    if !have_kubectl() {
+    if !(require_tool("kubectl") && require_tool("curl")) {
         return;
     }
     let cluster = Cluster::start();
@@ -215,7 +215,7 @@ fn a_plugin_config_change_rolls_the_service_and_a_quiet_cluster_sees_zero_writes
 
 #[test]
 fn an_unsigned_plugin_is_rejected_in_production_and_the_running_deployment_is_kept() {
-    if !have_kubectl() {
+    if !(require_tool("kubectl") && require_tool("curl")) {
         return;
     }
     let cluster = Cluster::start();
@@ -287,7 +287,7 @@ fn an_unsigned_plugin_is_rejected_in_production_and_the_running_deployment_is_ke
 
 #[test]
 fn an_unsigned_plugin_is_loaded_with_warnings_in_development() {
-    if !have_kubectl() {
+    if !(require_tool("kubectl") && require_tool("curl")) {
         return;
     }
     let cluster = Cluster::start();
@@ -321,7 +321,7 @@ fn an_unsigned_plugin_is_loaded_with_warnings_in_development() {
 
 #[test]
 fn deleting_a_plugin_in_use_unresolves_its_service_and_deleting_the_service_collects_its_objects() {
-    if !have_kubectl() {
+    if !(require_tool("kubectl") && require_tool("curl")) {
         return;
     }
     let cluster = Cluster::start();
@@ -374,7 +374,7 @@ fn deleting_a_plugin_in_use_unresolves_its_service_and_deleting_the_service_coll
 
 #[test]
 fn only_the_leader_writes_and_a_standby_takes_over_when_it_dies() {
-    if !have_kubectl() {
+    if !(require_tool("kubectl") && require_tool("curl")) {
         return;
     }
     let cluster = Cluster::start();

@@ -47,14 +47,7 @@ impl Algorithm {
 }
 
 fn openssl_missing() -> bool {
-    let found = Process::new("openssl")
-        .arg("version")
-        .output()
-        .is_ok_and(|output| output.status.success());
-    if !found {
-        eprintln!("skipping: the openssl command is not installed");
-    }
-    !found
+    !mmf_e2e::tools::require_tool("openssl")
 }
 
 fn openssl(dir: &Path, args: &[&str]) -> String {

@@ -198,8 +198,9 @@ fn big_service() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_shows_denials_in_production_and_warnings_in_development() {
     let Some(kubectl) = kubectl_path() else {
-        eprintln!(
-            "SKIPPED webhook_e2e: kubectl not found (set KUBECTL or install /usr/bin/kubectl)"
+        mmf_e2e::tools::missing(
+            "the `kubectl` command (webhook_e2e)",
+            "install kubectl (https://kubernetes.io/docs/tasks/tools/), set KUBECTL, or run `bash .ci/run`",
         );
         return;
     };
@@ -439,8 +440,9 @@ fn in_cluster_options(addr: std::net::SocketAddr) -> WebhookOptions {
 async fn in_cluster_the_operator_keeps_the_charts_ca_bundle_current() {
     use mmf_operator::webhook::configuration::{Endpoint, configuration};
     let Some(kubectl) = kubectl_path() else {
-        eprintln!(
-            "SKIPPED webhook_e2e: kubectl not found (set KUBECTL or install /usr/bin/kubectl)"
+        mmf_e2e::tools::missing(
+            "the `kubectl` command (webhook_e2e)",
+            "install kubectl (https://kubernetes.io/docs/tasks/tools/), set KUBECTL, or run `bash .ci/run`",
         );
         return;
     };

@@ -58,6 +58,21 @@ impl Stats {
     pub fn writes_by(&self, who: &str) -> u64 {
         self.sum(|k| k.is_write() && (k.user_agent.starts_with(who) || k.field_manager == who))
     }
+    /// Mutating requests on `resource` (`deployments`, `configmaps`) by `who` (as in
+    /// [`Stats::writes_by`]): how many times one controller wrote one kind.
+    pub fn writes_to(&self, resource: &str, who: &str) -> u64 {
+        self.sum(|k| {
+            k.is_write()
+                && k.resource == resource
+                && (k.user_agent.starts_with(who) || k.field_manager == who)
+        })
+    }
+    /// Every distinct `User-Agent` seen, sorted.
+    pub fn user_agents(&self) -> Vec<String> {
+        let agents: std::collections::BTreeSet<&str> =
+            self.counts.keys().map(|k| k.user_agent.as_str()).collect();
+        agents.into_iter().map(str::to_owned).collect()
+    }
     fn sum(&self, f: impl Fn(&RequestKey) -> bool) -> u64 {
         self.counts
             .iter()

@@ -35,6 +35,7 @@ mod status;
 mod store;
 mod table;
 pub mod tls;
+pub mod tools;
 mod watch;
 
 use std::net::SocketAddr;

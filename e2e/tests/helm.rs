@@ -48,8 +48,9 @@ fn gadgets(client: kube::Client, ns: &str) -> Api<DynamicObject> {
 #[tokio::test]
 async fn helm_install_upgrade_rollback_uninstall() {
     let Some(python) = helm_python() else {
-        eprintln!(
-            "SKIPPED helm test: no python with helm_python (set MMF_E2E_PYTHON or `pip install -r e2e/requirements.txt` into <repo>/.venv)"
+        mmf_e2e::tools::missing(
+            "a python with helm_python (helm test)",
+            "set MMF_E2E_PYTHON or `pip install -r e2e/requirements.txt` into <repo>/.venv",
         );
         return;
     };

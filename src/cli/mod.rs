@@ -90,8 +90,47 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", one_line(error.as_ref()));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// An error and its causes on one line, each cause once: libraries (thiserror's
+/// `"...: {0}"` with `#[source]`) often print their source and chain it too, so a cause whose
+/// text the line already holds is left out.
+pub fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = cause.source();
+    }
+    line.replace('\n', " ")
+}
+
+#[cfg(test)]
+mod one_line_tests {
+    use super::one_line;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("Kube error: {0}")]
+    struct Outer(#[source] Inner);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("ApiError: namespaces \"x\" not found")]
+    struct Inner;
+
+    #[test]
+    fn a_cause_already_printed_is_not_repeated() {
+        let error = anyhow::Error::new(Outer(Inner)).context("joining");
+        assert_eq!(
+            one_line(error.as_ref()),
+            "joining: Kube error: ApiError: namespaces \"x\" not found"
+        );
     }
 }

@@ -153,6 +153,9 @@ impl RunArgs {
     }
 }
 
+/// The `User-Agent` of every request the operator sends.
+pub const USER_AGENT: &str = concat!("mmf-operator/", env!("CARGO_PKG_VERSION"));
+
 /// Runs the operator until SIGTERM.
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     init_logging(args.log_format);
@@ -162,8 +165,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
-        let client = kube::Client::try_default()
+        let mut config = kube::Config::infer()
             .await
+            .context("reading the cluster config (KUBECONFIG or in-cluster config)")?;
+        config.headers.push((
+            axum::http::header::USER_AGENT,
+            axum::http::HeaderValue::from_static(USER_AGENT),
+        ));
+        let client = kube::Client::try_from(config)
             .context("connecting to the cluster (KUBECONFIG or in-cluster config)")?;
         controller::run(
             client,

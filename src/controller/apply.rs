@@ -1,8 +1,9 @@
 //! Server-side apply of an MmfService's children, skipped when nothing changed.
 //!
-//! Each child carries `mmf.marty.dev/render-hash`, a digest of what we apply. When the cached
-//! child has the same hash and nobody else has changed it since our last apply, the apply is
-//! skipped: a steady-state reconcile makes no write at all.
+//! Each child carries `mmf.marty.dev/render-hash`, a digest of what we apply. The apply is
+//! skipped when the cached child already holds everything we would apply ([`needs_apply`]):
+//! a steady-state reconcile makes no write, right after a start as much as later, while a child
+//! changed by someone else (even while the operator was down) is written back once.
 
 use std::fmt::Debug;
 
@@ -18,6 +19,7 @@ use sha2::{Digest, Sha256};
 use super::context::Context;
 use super::error::Error;
 use crate::api::{FIELD_MANAGER, MmfService};
+use crate::core::drift::needs_apply;
 use crate::core::render::Rendered;
 
 /// Annotation holding the digest of the applied object.
@@ -63,21 +65,13 @@ pub async fn apply_children(
         meta.owner_references = owner.clone().map(|o| vec![o]);
         meta.namespace = Some(namespace.clone());
     }
-    if apply_one(ctx, &ctx.caches.config_maps, config_map, "ConfigMap", false).await? {
+    if apply_one(ctx, &ctx.caches.config_maps, config_map, "ConfigMap").await? {
         applied.written.push("ConfigMap");
     }
-    if apply_one(ctx, &ctx.caches.deployments, deployment, "Deployment", true).await? {
+    if apply_one(ctx, &ctx.caches.deployments, deployment, "Deployment").await? {
         applied.written.push("Deployment");
     }
-    if apply_one(
-        ctx,
-        &ctx.caches.kube_services,
-        kube_service,
-        "Service",
-        false,
-    )
-    .await?
-    {
+    if apply_one(ctx, &ctx.caches.kube_services, kube_service, "Service").await? {
         applied.written.push("Service");
     }
     Ok(applied)
@@ -89,7 +83,6 @@ async fn apply_one<K>(
     store: &Store<K>,
     mut object: K,
     kind: &'static str,
-    by_generation: bool,
 ) -> Result<bool, Error>
 where
     K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
@@ -106,59 +99,37 @@ where
     let hash = digest(&object)?;
     object
         .annotations_mut()
-        .insert(RENDER_HASH_ANNOTATION.to_owned(), hash.clone());
-    let key = format!("{kind}/{namespace}/{name}");
-    let cached = store.get(&ObjectRef::new(&name).within(&namespace));
-    if let Some(cached) = cached {
-        let same_render = cached.annotations().get(RENDER_HASH_ANNOTATION) == Some(&hash);
-        let marker = change_marker(cached.meta(), by_generation);
-        let untouched = ctx
-            .applied
-            .lock()
-            .map(|applied| {
-                applied
-                    .get(&key)
-                    .is_none_or(|last| Some(last) == marker.as_ref())
-            })
-            .unwrap_or(true);
-        if same_render && untouched {
+        .insert(RENDER_HASH_ANNOTATION.to_owned(), hash);
+    if let Some(cached) = store.get(&ObjectRef::new(&name).within(&namespace)) {
+        let desired = to_value(&object)?;
+        let live = to_value(cached.as_ref())?;
+        if !needs_apply(&desired, &live) {
             return Ok(false);
         }
     }
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
-    let result = api
-        .patch(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&object),
-        )
-        .await
-        .map_err(|source| Error::ApplyChild {
-            kind,
-            namespace: namespace.clone(),
-            name: name.clone(),
-            source: Box::new(source),
-        })?;
-    if let (Some(marker), Ok(mut applied)) = (
-        change_marker(result.meta(), by_generation),
-        ctx.applied.lock(),
-    ) {
-        applied.insert(key, marker);
-    }
+    api.patch(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&object),
+    )
+    .await
+    .map_err(|source| Error::ApplyChild {
+        kind,
+        namespace: namespace.clone(),
+        name: name.clone(),
+        source: Box::new(source),
+    })?;
     ctx.metrics.child_applied(kind);
     tracing::info!(kind, %namespace, %name, "applied");
     Ok(true)
 }
 
-fn change_marker(
-    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-    by_generation: bool,
-) -> Option<String> {
-    if by_generation {
-        meta.generation.map(|g| g.to_string())
-    } else {
-        meta.resource_version.clone()
-    }
+fn to_value<K: Serialize>(object: &K) -> Result<serde_json::Value, Error> {
+    serde_json::to_value(object).map_err(|source| Error::Serialize {
+        what: "child object",
+        source,
+    })
 }
 
 fn digest<K: Serialize>(object: &K) -> Result<String, Error> {

@@ -23,9 +23,6 @@ pub struct Context {
     pub recorder: Recorder,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
-    /// Generation (Deployments) or resourceVersion (others) each child had right after our
-    /// last apply: a different value in the cache means someone else changed it.
-    pub applied: Mutex<HashMap<String, String>>,
     /// Consecutive transient failures per object, for backoff.
     pub failures: Mutex<HashMap<String, u32>>,
 }

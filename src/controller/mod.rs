@@ -84,8 +84,12 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
-    #[error("joining the leader election: {0}")]
-    Election(#[from] kube_lease_manager::LeaseManagerError),
+    #[error(
+        "the operator namespace {namespace:?} does not exist: create namespace {namespace} or pass --namespace"
+    )]
+    NamespaceMissing { namespace: String },
+    #[error("joining the leader election")]
+    Election(#[source] kube_lease_manager::LeaseManagerError),
     #[error("lost the leader lease; exiting so a fresh start cannot overlap with the new leader")]
     LostLeadership,
     #[error("{0}")]
@@ -239,7 +243,8 @@ pub async fn run(
             &options.lease_name,
             &options.identity,
         )
-        .await?;
+        .await
+        .map_err(|error| election_error(error, &options.namespace))?;
         tracing::info!(identity = %options.identity, lease = %options.lease_name, "waiting for leadership");
         tokio::select! {
             _ = election.acquired() => {}
@@ -271,7 +276,6 @@ pub async fn run(
             },
         ),
         metrics: Arc::clone(&metrics),
-        applied: Mutex::new(HashMap::new()),
         failures: Mutex::new(HashMap::new()),
     });
     let receivers = caches.connect();
@@ -321,6 +325,20 @@ pub async fn run(
     }
     tracing::info!("stopped");
     outcome
+}
+
+/// A missing operator namespace is the common case: say so with the fix.
+fn election_error(error: kube_lease_manager::LeaseManagerError, namespace: &str) -> RunError {
+    match &error {
+        kube_lease_manager::LeaseManagerError::KubeError(kube::Error::Api(status))
+            if status.code == 404 && status.message.contains("namespaces") =>
+        {
+            RunError::NamespaceMissing {
+                namespace: namespace.to_owned(),
+            }
+        }
+        _ => RunError::Election(error),
+    }
 }
 
 /// Stops the watches however `run` returns.

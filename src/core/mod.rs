@@ -3,6 +3,7 @@
 //! the CLI, the webhook and the controller gather inputs, call these functions and write the
 //! results, so all three apply the same rules.
 
+pub mod drift;
 pub mod environment;
 pub mod merge;
 pub mod plugin_config;

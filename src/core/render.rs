@@ -405,7 +405,11 @@ fn init_container_name(plugin: &str) -> String {
     }
     let digest = Sha256::digest(plugin.as_bytes());
     let suffix: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
-    let mut prefix = name[..54].to_owned();
+    let mut end = 54;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut prefix = name[..end].to_owned();
     while prefix.ends_with('-') {
         prefix.pop();
     }
@@ -491,4 +495,25 @@ fn json<T: Serialize>(object: &T) -> Result<Value, RenderError> {
         what: "object".into(),
         message: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::init_container_name;
+
+    #[test]
+    fn a_long_multi_byte_plugin_name_is_cut_on_a_character_boundary() {
+        // "plugin-" is 7 bytes, so byte 54 falls inside a 2-byte 'é'.
+        let plugin = "é".repeat(40);
+        let name = init_container_name(&plugin);
+        assert!(name.len() <= 63, "{name}");
+        assert!(name.starts_with("plugin-éé"), "{name}");
+        let three_byte = init_container_name(&"日".repeat(30));
+        assert!(three_byte.len() <= 63, "{three_byte}");
+    }
+
+    #[test]
+    fn a_short_name_is_kept_whole() {
+        assert_eq!(init_container_name("payment"), "plugin-payment");
+    }
 }

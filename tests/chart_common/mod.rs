@@ -23,7 +23,7 @@ pub fn venv_tool(name: &str, test: &str) -> Option<PathBuf> {
         return Some(path);
     }
     assert!(
-        std::env::var_os("CI").is_none(),
+        !mmf_e2e::tools::in_ci(),
         "{} is missing: run `bash .ci/test` to create the virtual environment",
         path.display()
     );
@@ -46,7 +46,7 @@ pub fn helm_python(test: &str) -> Option<PathBuf> {
         return Some(python);
     }
     assert!(
-        std::env::var_os("CI").is_none(),
+        !mmf_e2e::tools::in_ci(),
         "helm_python is not importable from {}: run `bash .ci/test`",
         python.display()
     );

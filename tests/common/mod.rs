@@ -8,24 +8,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use mmf_e2e::TestApiServer;
+pub use mmf_e2e::TestApiServer;
+#[allow(unused_imports)]
+pub use mmf_e2e::tools::{require_file, require_tool};
 use serde_json::Value;
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// True when kubectl is installed; tests print why they skip otherwise.
-pub fn have_kubectl() -> bool {
-    let found = Command::new("kubectl")
-        .arg("version")
-        .arg("--client")
-        .output()
-        .is_ok();
-    if !found {
-        eprintln!("skipping: kubectl is not installed");
-    }
-    found
 }
 
 /// A cluster to test against, with a scratch directory.
@@ -173,6 +162,18 @@ impl Cluster {
     /// Writes counted by the test server for `who` (None on a real cluster).
     pub fn writes_by(&self, who: &str) -> Option<u64> {
         self.server.as_ref().map(|s| s.stats().writes_by(who))
+    }
+
+    /// Writes to `resource` (`deployments`) counted for `who` (None on a real cluster).
+    pub fn writes_to(&self, resource: &str, who: &str) -> Option<u64> {
+        self.server
+            .as_ref()
+            .map(|s| s.stats().writes_to(resource, who))
+    }
+
+    /// Every User-Agent the test server has seen (None on a real cluster).
+    pub fn user_agents(&self) -> Option<Vec<String>> {
+        self.server.as_ref().map(|s| s.stats().user_agents())
     }
 }
 
