@@ -311,7 +311,17 @@ fn server_side_apply_keeps_other_managers_fields_and_restores_the_operators() {
         deployment["metadata"]["annotations"]["example.com/owner"],
         "team-payments"
     );
-    let managers = managers(&deployment);
+    // kubectl hides managedFields unless asked.
+    let with_fields = cluster.kubectl_ok(&[
+        "get",
+        "-n",
+        &namespace,
+        "deployment/payment-service",
+        "-o",
+        "json",
+        "--show-managed-fields",
+    ]);
+    let managers = managers(&serde_json::from_str(&with_fields).unwrap());
     assert!(managers.iter().any(|m| m == "mmf-operator"), "{managers:?}");
     assert!(
         managers.iter().any(|m| m == "kubectl-annotate"),
