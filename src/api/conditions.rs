@@ -39,6 +39,8 @@ pub mod reasons {
     pub const PLUGIN_NOT_FOUND: &str = "PluginNotFound";
     pub const PLUGIN_REJECTED: &str = "PluginRejected";
     pub const UNKNOWN_ENVIRONMENT: &str = "UnknownEnvironment";
+    /// A Deployment, ConfigMap or Service of the service's name exists and is not its own.
+    pub const CHILD_NOT_OWNED: &str = "ChildNotOwned";
     pub const INVALID_SPEC: &str = "InvalidSpec";
     pub const SCHEMA_INVALID: &str = "SchemaInvalid";
     pub const COMPLIANT: &str = "Compliant";

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use super::context::Context;
 use super::error::Error;
 use crate::api::{FIELD_MANAGER, MmfService};
-use crate::core::drift::needs_apply;
+use crate::core::drift::{controller_of, is_controlled_by, needs_apply};
 use crate::core::render::Rendered;
 
 /// Annotation holding the digest of the applied object.
@@ -65,6 +65,25 @@ pub async fn apply_children(
         meta.owner_references = owner.clone().map(|o| vec![o]);
         meta.namespace = Some(namespace.clone());
     }
+    // Every name must be free or ours before anything is written.
+    let uid = service.uid().unwrap_or_default();
+    ensure_ours(ctx, &ctx.caches.config_maps, &config_map, "ConfigMap", &uid).await?;
+    ensure_ours(
+        ctx,
+        &ctx.caches.deployments,
+        &deployment,
+        "Deployment",
+        &uid,
+    )
+    .await?;
+    ensure_ours(
+        ctx,
+        &ctx.caches.kube_services,
+        &kube_service,
+        "Service",
+        &uid,
+    )
+    .await?;
     if apply_one(ctx, &ctx.caches.config_maps, config_map, "ConfigMap").await? {
         applied.written.push("ConfigMap");
     }
@@ -75,6 +94,51 @@ pub async fn apply_children(
         applied.written.push("Service");
     }
     Ok(applied)
+}
+
+/// Fails with [`Error::ChildNotOwned`] when an object of the child's name exists and is not
+/// controlled by the service. The caches hold only labelled children, so a cache miss is
+/// confirmed with one GET (only when the child is about to be created).
+async fn ensure_ours<K>(
+    ctx: &Context,
+    store: &Store<K>,
+    desired: &K,
+    kind: &'static str,
+    owner_uid: &str,
+) -> Result<(), Error>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let name = desired.name_any();
+    let namespace = desired.namespace().unwrap_or_default();
+    let live = match store.get(&ObjectRef::new(&name).within(&namespace)) {
+        Some(cached) => Some(cached.meta().owner_references.clone()),
+        None => Api::<K>::namespaced(ctx.client.clone(), &namespace)
+            .get_opt(&name)
+            .await
+            .map_err(|source| Error::ApplyChild {
+                kind,
+                namespace: namespace.clone(),
+                name: name.clone(),
+                source: Box::new(source),
+            })?
+            .map(|live| live.meta().owner_references.clone()),
+    };
+    match live {
+        Some(refs) if !is_controlled_by(refs.as_deref(), owner_uid) => Err(Error::ChildNotOwned {
+            kind,
+            namespace,
+            name,
+            owner: controller_of(refs.as_deref()),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Returns whether a write happened.

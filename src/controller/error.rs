@@ -14,6 +14,16 @@ pub enum Error {
         #[source]
         source: Box<kube::Error>,
     },
+    /// A child's name is taken by an object this service does not control; it is left alone.
+    #[error(
+        "{kind} {namespace}/{name} already exists and is not this MmfService's ({owner}): it is left untouched; delete or rename it, or rename the MmfService"
+    )]
+    ChildNotOwned {
+        kind: &'static str,
+        namespace: String,
+        name: String,
+        owner: String,
+    },
     /// Server-side apply of an owned object failed.
     #[error("applying {kind} {namespace}/{name}: {source}")]
     ApplyChild {
@@ -48,6 +58,7 @@ impl Error {
         match self {
             Error::PatchStatus { .. } => "patch_status",
             Error::ApplyChild { .. } => "apply_child",
+            Error::ChildNotOwned { .. } => "child_not_owned",
             Error::Render { .. } => "render",
             Error::MissingNamespace { .. } => "missing_namespace",
             Error::Serialize { .. } => "serialize",
@@ -64,9 +75,10 @@ impl Error {
                     _ => true,
                 }
             }
-            Error::Render { .. } | Error::MissingNamespace { .. } | Error::Serialize { .. } => {
-                false
-            }
+            Error::Render { .. }
+            | Error::MissingNamespace { .. }
+            | Error::Serialize { .. }
+            | Error::ChildNotOwned { .. } => false,
         }
     }
 }

@@ -15,7 +15,7 @@ use super::apply::apply_children;
 use super::context::Context;
 use super::error::Error;
 use super::status_patch::patch_status;
-use crate::api::conditions::types;
+use crate::api::conditions::{reasons, types};
 use crate::api::{
     CONFIG_HASH_ANNOTATION, MmfPlugin, MmfService, MmfServiceStatus, PluginLoadState,
 };
@@ -60,7 +60,8 @@ pub async fn reconcile(service: Arc<MmfService>, ctx: Arc<Context>) -> Result<Ac
     let next = match policy {
         Err(error) => {
             let message = error.to_string();
-            let observation = ServiceObservation::UnknownEnvironment {
+            let observation = ServiceObservation::Blocked {
+                reason: reasons::UNKNOWN_ENVIRONMENT,
                 message: &message,
                 deployment: cached_deployment.as_deref().map(deployment_state),
             };
@@ -86,7 +87,12 @@ pub async fn reconcile(service: Arc<MmfService>, ctx: Arc<Context>) -> Result<Ac
                         source,
                     })?;
                 let new_hash = config_hash(&rendered.deployment);
-                let applied = apply_children(&ctx, &service, rendered).await?;
+                let applied = match apply_children(&ctx, &service, rendered).await {
+                    Err(conflict @ Error::ChildNotOwned { .. }) => {
+                        return report_conflict(&ctx, &service, old, &environment, conflict).await;
+                    }
+                    other => other?,
+                };
                 if applied.written.contains(&"Deployment") {
                     // The cached Deployment is from before this rollout: wait for its update.
                     deployment = deployment.map(|d| DeploymentState {
@@ -128,6 +134,46 @@ pub async fn reconcile(service: Arc<MmfService>, ctx: Arc<Context>) -> Result<Ac
         announce_blocked(&ctx, &service, old, &next).await;
     }
     Ok(Action::await_change())
+}
+
+/// A child's name is taken by someone else's object: say so in status (Ready=False, Stalled)
+/// and in a Warning event, write nothing else, and look again in 30 s.
+async fn report_conflict(
+    ctx: &Context,
+    service: &MmfService,
+    old: Option<&MmfServiceStatus>,
+    environment: &str,
+    conflict: Error,
+) -> Result<Action, Error> {
+    let message = conflict.to_string();
+    let observation = ServiceObservation::Blocked {
+        reason: reasons::CHILD_NOT_OWNED,
+        message: &message,
+        deployment: None,
+    };
+    let now = Time(Timestamp::now());
+    let next = next_service_status(
+        old,
+        service.metadata.generation,
+        environment,
+        service.spec.replicas,
+        observation,
+        &now,
+    );
+    if let Some(next) = next {
+        patch_status(&ctx.client, service, &next).await?;
+        ctx.publish(
+            service,
+            EventType::Warning,
+            reasons::CHILD_NOT_OWNED,
+            "Apply",
+            message,
+        )
+        .await;
+    }
+    tracing::warn!(error = %conflict, "child name taken by an object the service does not own");
+    // The foreign object carries none of our labels, so its removal is not watched: look again.
+    Ok(Action::requeue(std::time::Duration::from_secs(30)))
 }
 
 fn config_hash(deployment: &Deployment) -> Option<String> {

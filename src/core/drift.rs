@@ -6,6 +6,7 @@
 //! `kubectl scale` or an edited ConfigMap is drift to repair. The rule knows nothing about the
 //! restart history: the same answer right after a start as after a week of running.
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use serde_json::Value;
 
 use super::quantity::MilliQuantity;
@@ -99,6 +100,28 @@ fn same_quantity(want: &str, have: &str) -> bool {
         (Ok(want), Ok(have)) => want == have,
         _ => false,
     }
+}
+
+/// Whether an existing object is the child of the owner with `owner_uid` (its controller
+/// ownerReference). Anything else with the child's name belongs to someone else and is never
+/// overwritten: applying with force would silently take it over.
+pub fn is_controlled_by(owner_references: Option<&[OwnerReference]>, owner_uid: &str) -> bool {
+    owner_references
+        .unwrap_or_default()
+        .iter()
+        .any(|r| r.controller == Some(true) && r.uid == owner_uid)
+}
+
+/// Who controls an object, for the message when it is not us.
+pub fn controller_of(owner_references: Option<&[OwnerReference]>) -> String {
+    owner_references
+        .unwrap_or_default()
+        .iter()
+        .find(|r| r.controller == Some(true))
+        .map_or_else(
+            || "no controller ownerReference".to_owned(),
+            |r| format!("controlled by {} {}", r.kind, r.name),
+        )
 }
 
 #[cfg(test)]

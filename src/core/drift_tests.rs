@@ -2,7 +2,9 @@
 
 use serde_json::json;
 
-use super::needs_apply;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+
+use super::{controller_of, is_controlled_by, needs_apply};
 
 fn deployment(replicas: i64) -> serde_json::Value {
     json!({
@@ -160,4 +162,32 @@ fn tampered_config_map_data_is_drift() {
         &desired,
         &json!({"data": {"mmf.yaml": "plugins: [a]\n", "extra": "x"}})
     ));
+}
+
+fn owner(uid: &str, controller: Option<bool>) -> OwnerReference {
+    OwnerReference {
+        api_version: "mmf.marty.dev/v1alpha1".into(),
+        kind: "MmfService".into(),
+        name: "payment-service".into(),
+        uid: uid.into(),
+        controller,
+        block_owner_deletion: Some(true),
+    }
+}
+
+#[test]
+fn only_the_controller_reference_with_our_uid_makes_an_object_ours() {
+    assert!(is_controlled_by(Some(&[owner("u1", Some(true))]), "u1"));
+    assert!(!is_controlled_by(Some(&[owner("u2", Some(true))]), "u1"));
+    assert!(!is_controlled_by(Some(&[owner("u1", None)]), "u1"));
+    assert!(!is_controlled_by(None, "u1"));
+}
+
+#[test]
+fn the_message_names_who_controls_a_foreign_object() {
+    assert_eq!(controller_of(None), "no controller ownerReference");
+    assert_eq!(
+        controller_of(Some(&[owner("u2", Some(true))])),
+        "controlled by MmfService payment-service"
+    );
 }

@@ -105,7 +105,7 @@ mod tests {
             found("MmfService", &service(json!({"image": "a", "port": 70000}))),
             [(
                 "spec.port".to_owned(),
-                "Invalid value: \"integer\": port must be between 1 and 65535".to_owned()
+                "Invalid value: 70000: port must be between 1 and 65535".to_owned()
             )]
         );
     }

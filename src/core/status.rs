@@ -326,8 +326,11 @@ pub enum ServiceObservation<'a> {
         evaluation: &'a ServiceEvaluation<'a>,
         deployment: Option<DeploymentState>,
     },
-    /// The namespace names an environment without a config file.
-    UnknownEnvironment {
+    /// Nothing can be rolled out until the user acts: the namespace names an environment
+    /// without a config file ([`reasons::UNKNOWN_ENVIRONMENT`]), or a child's name is taken by
+    /// an object the service does not own ([`reasons::CHILD_NOT_OWNED`]).
+    Blocked {
+        reason: &'static str,
         message: &'a str,
         deployment: Option<DeploymentState>,
     },
@@ -344,7 +347,7 @@ pub fn next_service_status(
 ) -> Option<MmfServiceStatus> {
     let deployment = match observation {
         ServiceObservation::Evaluated { deployment, .. }
-        | ServiceObservation::UnknownEnvironment { deployment, .. } => deployment,
+        | ServiceObservation::Blocked { deployment, .. } => deployment,
     };
     let available = match deployment {
         Some(state) if state.is_available() => condition(
@@ -373,19 +376,11 @@ pub fn next_service_status(
     let mut plugins = Vec::new();
     let mut specs = Vec::new();
     match observation {
-        ServiceObservation::UnknownEnvironment { message, .. } => {
-            specs.push(condition(
-                types::READY,
-                Status::False,
-                reasons::UNKNOWN_ENVIRONMENT,
-                message,
-            ));
-            specs.push(condition(
-                types::STALLED,
-                Status::True,
-                reasons::UNKNOWN_ENVIRONMENT,
-                message,
-            ));
+        ServiceObservation::Blocked {
+            reason, message, ..
+        } => {
+            specs.push(condition(types::READY, Status::False, reason, message));
+            specs.push(condition(types::STALLED, Status::True, reason, message));
             specs.push(available);
         }
         ServiceObservation::Evaluated { evaluation, .. } => {
