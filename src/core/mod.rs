@@ -6,6 +6,7 @@
 pub mod environment;
 pub mod merge;
 pub mod plugin_config;
+pub mod plugin_package;
 pub mod policy;
 pub mod quantity;
 pub mod render;
