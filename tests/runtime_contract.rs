@@ -51,9 +51,11 @@ fn rendered_rows() -> Vec<Row> {
     let config_map = of_kind(&documents, "ConfigMap");
     let pod = &of_kind(&documents, "Deployment")["spec"]["template"];
     let container = &pod["spec"]["containers"][0];
-    let mmf_yaml: Value =
-        mmf_operator::manifest::parse_yaml_value("mmf.yaml", config_map["data"]["mmf.yaml"].as_str().unwrap())
-            .unwrap();
+    let mmf_yaml: Value = mmf_operator::manifest::parse_yaml_value(
+        "mmf.yaml",
+        config_map["data"]["mmf.yaml"].as_str().unwrap(),
+    )
+    .unwrap();
     let plugins: Vec<String> = mmf_yaml["load_order"]
         .as_array()
         .unwrap()
@@ -62,9 +64,9 @@ fn rendered_rows() -> Vec<Row> {
         .collect();
     assert_eq!(plugins, ["production-payment"]);
     let generic = |text: &str| {
-        plugins
-            .iter()
-            .fold(text.to_owned(), |text, plugin| text.replace(plugin.as_str(), "<plugin>"))
+        plugins.iter().fold(text.to_owned(), |text, plugin| {
+            text.replace(plugin.as_str(), "<plugin>")
+        })
     };
     let mut rows = Vec::new();
     for env in container["env"].as_array().unwrap() {
@@ -83,7 +85,11 @@ fn rendered_rows() -> Vec<Row> {
         .unwrap()
         .to_owned();
     for file in config_map["data"].as_object().unwrap().keys() {
-        rows.push(row("file", &generic(file), &generic(&format!("{config_dir}/{file}"))));
+        rows.push(row(
+            "file",
+            &generic(file),
+            &generic(&format!("{config_dir}/{file}")),
+        ));
     }
     for key in mmf_yaml.as_object().unwrap().keys() {
         rows.push(row("mmf.yaml", key, ""));
@@ -103,7 +109,11 @@ fn rendered_rows() -> Vec<Row> {
             .map(|c| c.as_str().unwrap())
             .collect();
         assert_eq!(command[..2], ["cp", "-R"]);
-        rows.push(row("mount", "plugin image", command[2].trim_end_matches("/.")));
+        rows.push(row(
+            "mount",
+            "plugin image",
+            command[2].trim_end_matches("/."),
+        ));
         rows.push(row(
             "mount",
             "plugin copy",
@@ -115,12 +125,18 @@ fn rendered_rows() -> Vec<Row> {
         ("readiness", "readinessProbe"),
         ("startup", "startupProbe"),
     ] {
-        rows.push(row(probe_kind(), probe, container[field]["httpGet"]["path"].as_str().unwrap()));
+        rows.push(row(
+            probe_kind(),
+            probe,
+            container[field]["httpGet"]["path"].as_str().unwrap(),
+        ));
     }
     rows.push(row(
         probe_kind(),
         "metrics",
-        pod["metadata"]["annotations"]["prometheus.io/path"].as_str().unwrap(),
+        pod["metadata"]["annotations"]["prometheus.io/path"]
+            .as_str()
+            .unwrap(),
     ));
     rows
 }
@@ -130,7 +146,10 @@ fn probe_kind() -> &'static str {
 }
 
 fn names(rows: &[Row], kind: &str) -> BTreeSet<String> {
-    rows.iter().filter(|r| r.kind == kind).map(|r| r.name.clone()).collect()
+    rows.iter()
+        .filter(|r| r.kind == kind)
+        .map(|r| r.name.clone())
+        .collect()
 }
 
 fn full(rows: &[Row], kind: &str) -> BTreeSet<Row> {
@@ -182,13 +201,24 @@ fn the_service_skeleton_reads_the_variables_and_files_runtime_md_names() {
         repo().join("templates/service/fastapi/mmf_service/plugin_manager.py"),
     )
     .unwrap();
-    let main = std::fs::read_to_string(repo().join("templates/service/fastapi/mmf_service/main.py"))
-        .unwrap();
+    let main =
+        std::fs::read_to_string(repo().join("templates/service/fastapi/mmf_service/main.py"))
+            .unwrap();
     for variable in names(&table(), "env") {
-        assert!(manager.contains(&format!("\"{variable}\"")), "{variable} unread");
+        assert!(
+            manager.contains(&format!("\"{variable}\"")),
+            "{variable} unread"
+        );
     }
     assert!(manager.contains("\"mmf.yaml\""));
-    for row in full(&table(), "probe").iter().filter(|r| r.name != "metrics") {
-        assert!(main.contains(&format!("@app.get(\"{}\")", row.value)), "{} unserved", row.value);
+    for row in full(&table(), "probe")
+        .iter()
+        .filter(|r| r.name != "metrics")
+    {
+        assert!(
+            main.contains(&format!("@app.get(\"{}\")", row.value)),
+            "{} unserved",
+            row.value
+        );
     }
 }

@@ -150,7 +150,10 @@ fn service(args: &ServiceArgs) -> anyhow::Result<ExitCode> {
     let service = MmfService::new(
         &name,
         MmfServiceSpec {
-            image: args.image.clone().unwrap_or_else(|| placeholder_image(&name)),
+            image: args
+                .image
+                .clone()
+                .unwrap_or_else(|| placeholder_image(&name)),
             replicas: 1,
             service_type: args.service_type.into(),
             port: i32::from(args.port),

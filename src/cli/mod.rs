@@ -10,8 +10,8 @@ mod input;
 mod keys;
 mod plugin;
 mod render;
-mod scaffold;
 mod run;
+mod scaffold;
 
 pub use crds::crd_documents;
 

@@ -75,7 +75,12 @@ pub fn run(command: &PluginCommand) -> anyhow::Result<ExitCode> {
     );
     match &args.out {
         Some(path) => {
-            std::fs::write(path, text).with_context(|| format!("{}: cannot write", path.display()))?;
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("{}: cannot create directory", parent.display()))?;
+            }
+            std::fs::write(path, text)
+                .with_context(|| format!("{}: cannot write", path.display()))?;
             println!("wrote {}", path.display());
         }
         None => print!("{text}"),

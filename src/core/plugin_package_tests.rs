@@ -39,7 +39,10 @@ fn a_manifest_takes_schema_defaults_image_and_keeps_routes_and_dependencies() {
     assert_eq!(plugin.metadata.name.as_deref(), Some("loyalty-points"));
     assert_eq!(plugin.spec.image, IMAGE);
     assert_eq!(plugin.spec.version, "0.2.0");
-    assert_eq!(plugin.spec.config, Some(json!({"rate": 3, "tiers": {"gold": 1.5}})));
+    assert_eq!(
+        plugin.spec.config,
+        Some(json!({"rate": 3, "tiers": {"gold": 1.5}}))
+    );
     assert_eq!(
         plugin.spec.config_schema.as_ref().unwrap()["properties"]["rate"]["default"],
         json!(3)
@@ -65,11 +68,7 @@ fn an_image_without_a_digest_is_refused_naming_the_flag() {
 #[test]
 fn a_version_that_drifted_from_pyproject_is_refused() {
     let error = build_manifest(
-        files(
-            &PYPROJECT.replace("0.2.0", "0.3.0"),
-            PLUGIN_YAML,
-            SCHEMA,
-        ),
+        files(&PYPROJECT.replace("0.2.0", "0.3.0"), PLUGIN_YAML, SCHEMA),
         IMAGE,
     )
     .unwrap_err();
