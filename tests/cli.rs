@@ -229,11 +229,16 @@ fn generate_service_writes_a_manifest_that_renders_and_refuses_to_overwrite() {
         ])
         .assert()
         .success()
-        .stdout("wrote services/orders.yaml\n");
+        .stdout(predicate::str::starts_with(
+            "wrote services/orders.yaml\nwrote services/orders/Containerfile\n",
+        ));
     // Regenerated without plugins and as fastapi: the old file was replaced.
     let replaced = std::fs::read_to_string(&path).unwrap();
     assert!(
-        !replaced.contains("production-payment") && replaced.contains("type: fastapi"),
+        !replaced.contains("production-payment")
+            && replaced.contains("type: fastapi")
+            && !replaced.contains(":latest")
+            && replaced.contains("@sha256:"),
         "{replaced}"
     );
 }

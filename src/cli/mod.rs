@@ -9,8 +9,10 @@ mod findings;
 mod generate;
 mod input;
 mod keys;
+mod plugin;
 mod render;
 mod run;
+mod scaffold;
 
 pub use crds::crd_documents;
 
@@ -53,6 +55,9 @@ enum Command {
     Sign(keys::SignArgs),
     /// Verify a plugin's signature against an environment's trusted keys.
     Verify(keys::VerifyArgs),
+    /// Plugin packages: build the MmfPlugin manifest from a package's files.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
 }
 
 /// Parses the command line. Installed as `kubectl-mmf`, the binary is a kubectl plugin
@@ -86,6 +91,7 @@ pub fn main() -> ExitCode {
         Command::Payload(args) => keys::payload(&args),
         Command::Sign(args) => keys::sign(&args),
         Command::Verify(args) => keys::verify(&args),
+        Command::Plugin(command) => plugin::run(&command),
     };
     match result {
         Ok(code) => code,

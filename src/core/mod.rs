@@ -7,6 +7,7 @@ pub mod drift;
 pub mod environment;
 pub mod merge;
 pub mod plugin_config;
+pub mod plugin_package;
 pub mod policy;
 pub mod quantity;
 pub mod render;

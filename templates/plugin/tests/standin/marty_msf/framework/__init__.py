@@ -1,0 +1,1 @@
+"""STAND-IN: see marty_msf/__init__.py."""
