@@ -255,6 +255,29 @@ fn managers(object: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Overwrites the operator-owned `part-of` label of `object` and waits until the operator has
+/// put it back; returns the restored object.
+fn tamper_and_see_restored(cluster: &Cluster, namespace: &str, object: &str) -> Value {
+    cluster.kubectl_ok(&[
+        "label",
+        "-n",
+        namespace,
+        object,
+        "app.kubernetes.io/part-of=tampered",
+        "--overwrite",
+    ]);
+    let mut live = Value::Null;
+    let restored = eventually(Duration::from_secs(30), || {
+        live = cluster.get_json(namespace, object).unwrap();
+        live["metadata"]["labels"]["app.kubernetes.io/part-of"] == "mmf"
+    });
+    assert!(
+        restored,
+        "an owned label of {object} was not restored: {live}"
+    );
+    live
+}
+
 #[test]
 fn server_side_apply_keeps_other_managers_fields_and_restores_the_operators() {
     let Some(cluster) = real_cluster("server_side_apply") else {
@@ -272,41 +295,9 @@ fn server_side_apply_keeps_other_managers_fields_and_restores_the_operators() {
         "deployment/payment-service",
         "example.com/owner=team-payments",
     ]);
-    cluster.kubectl_ok(&[
-        "label",
-        "-n",
-        &namespace,
-        "configmap/payment-service-mmf",
-        "app.kubernetes.io/part-of=tampered",
-        "--overwrite",
-    ]);
-    let mut config_map = Value::Null;
-    let restored = eventually(Duration::from_secs(30), || {
-        config_map = cluster
-            .get_json(&namespace, "configmap/payment-service-mmf")
-            .unwrap();
-        config_map["metadata"]["labels"]["app.kubernetes.io/part-of"] == "mmf"
-    });
-    assert!(restored, "an owned label was not restored: {config_map}");
-
-    // Touch a field the operator owns on the Deployment too, then check the other manager's
-    // annotation survived the operator's re-apply.
-    cluster.kubectl_ok(&[
-        "label",
-        "-n",
-        &namespace,
-        "deployment/payment-service",
-        "app.kubernetes.io/part-of=tampered",
-        "--overwrite",
-    ]);
-    let mut deployment = Value::Null;
-    let restored = eventually(Duration::from_secs(30), || {
-        deployment = cluster
-            .get_json(&namespace, "deployment/payment-service")
-            .unwrap();
-        deployment["metadata"]["labels"]["app.kubernetes.io/part-of"] == "mmf"
-    });
-    assert!(restored, "an owned label was not restored: {deployment}");
+    tamper_and_see_restored(&cluster, &namespace, "configmap/payment-service-mmf");
+    // The Deployment too, then check the other manager's annotation survived the re-apply.
+    let deployment = tamper_and_see_restored(&cluster, &namespace, "deployment/payment-service");
     assert_eq!(
         deployment["metadata"]["annotations"]["example.com/owner"],
         "team-payments"

@@ -36,7 +36,10 @@ pub fn merge_key(field: &str, items: &[Value]) -> Option<&'static str> {
         | "env"
         | "volumes"
         | "imagePullSecrets"
-        | "hostAliases" => Some("name"),
+        | "hostAliases"
+        // A webhook configuration's webhooks: a list map keyed by name, as kube-apiserver's
+        // schema says (so a caBundle patch by one manager is not ownership of every webhook).
+        | "webhooks" => Some("name"),
         "ports" => {
             if items.iter().any(|i| i.get("containerPort").is_some()) {
                 Some("containerPort")

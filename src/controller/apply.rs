@@ -99,22 +99,13 @@ pub async fn apply_children(
 /// Fails with [`Error::ChildNotOwned`] when an object of the child's name exists and is not
 /// controlled by the service. The caches hold only labelled children, so a cache miss is
 /// confirmed with one GET (only when the child is about to be created).
-async fn ensure_ours<K>(
+async fn ensure_ours<K: Child>(
     ctx: &Context,
     store: &Store<K>,
     desired: &K,
     kind: &'static str,
     owner_uid: &str,
-) -> Result<(), Error>
-where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + Debug
-        + Send
-        + Sync
-        + 'static,
-{
+) -> Result<(), Error> {
     let name = desired.name_any();
     let namespace = desired.namespace().unwrap_or_default();
     let live = match store.get(&ObjectRef::new(&name).within(&namespace)) {
@@ -122,12 +113,7 @@ where
         None => Api::<K>::namespaced(ctx.client.clone(), &namespace)
             .get_opt(&name)
             .await
-            .map_err(|source| Error::ApplyChild {
-                kind,
-                namespace: namespace.clone(),
-                name: name.clone(),
-                source: Box::new(source),
-            })?
+            .map_err(api_error(kind, &namespace, &name))?
             .map(|live| live.meta().owner_references.clone()),
     };
     match live {
@@ -142,22 +128,12 @@ where
 }
 
 /// Returns whether a write happened.
-async fn apply_one<K>(
+async fn apply_one<K: Child>(
     ctx: &Context,
     store: &Store<K>,
     mut object: K,
     kind: &'static str,
-) -> Result<bool, Error>
-where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-        + Clone
-        + Serialize
-        + DeserializeOwned
-        + Debug
-        + Send
-        + Sync
-        + 'static,
-{
+) -> Result<bool, Error> {
     let name = object.name_any();
     let namespace = object.namespace().unwrap_or_default();
     let hash = digest(&object)?;
@@ -178,15 +154,48 @@ where
         &Patch::Apply(&object),
     )
     .await
-    .map_err(|source| Error::ApplyChild {
-        kind,
-        namespace: namespace.clone(),
-        name: name.clone(),
-        source: Box::new(source),
-    })?;
+    .map_err(api_error(kind, &namespace, &name))?;
     ctx.metrics.child_applied(kind);
     tracing::info!(kind, %namespace, %name, "applied");
     Ok(true)
+}
+
+/// A child kind the operator applies (ConfigMap, Deployment, Service).
+trait Child:
+    Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    + Clone
+    + Serialize
+    + DeserializeOwned
+    + Debug
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<K> Child for K where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + Serialize
+        + DeserializeOwned
+        + Debug
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+fn api_error<'a>(
+    kind: &'static str,
+    namespace: &'a str,
+    name: &'a str,
+) -> impl FnOnce(kube::Error) -> Error + 'a {
+    move |source| Error::ApplyChild {
+        kind,
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+        source: Box::new(source),
+    }
 }
 
 fn to_value<K: Serialize>(object: &K) -> Result<serde_json::Value, Error> {
