@@ -13,7 +13,6 @@ pub mod cli;
 pub mod config;
 pub mod controller;
 pub mod core;
-pub mod manifest;
 pub mod manifest_edit;
 pub mod position;
 pub mod state;

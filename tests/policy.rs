@@ -3,9 +3,9 @@
 
 use mmf_operator::api::{MmfPlugin, MmfService, PluginLoadState};
 use mmf_operator::config::{ConfigSet, ConfigSource};
+use mmf_operator::core::manifest::{Manifest, parse_manifests};
 use mmf_operator::core::policy::{Decision, evaluate_plugin, evaluate_service};
 use mmf_operator::core::violation::ViolationKind;
-use mmf_operator::manifest::{Manifest, parse_manifests};
 
 /// `strict` enforces digests and limits but not signatures (signatures have their own tests);
 /// `lenient` is the same in lenient mode.

@@ -51,7 +51,7 @@ fn rendered_rows() -> Vec<Row> {
     let config_map = of_kind(&documents, "ConfigMap");
     let pod = &of_kind(&documents, "Deployment")["spec"]["template"];
     let container = &pod["spec"]["containers"][0];
-    let mmf_yaml: Value = mmf_operator::manifest::parse_yaml_value(
+    let mmf_yaml: Value = mmf_operator::core::manifest::parse_yaml_value(
         "mmf.yaml",
         config_map["data"]["mmf.yaml"].as_str().unwrap(),
     )

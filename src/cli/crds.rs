@@ -23,11 +23,11 @@ pub fn crd_documents() -> anyhow::Result<Vec<(&'static str, String)>> {
     Ok(vec![
         (
             "mmfplugins.yaml",
-            crate::manifest::to_yaml(&MmfPlugin::crd())?,
+            crate::core::manifest::to_yaml(&MmfPlugin::crd())?,
         ),
         (
             "mmfservices.yaml",
-            crate::manifest::to_yaml(&MmfService::crd())?,
+            crate::core::manifest::to_yaml(&MmfService::crd())?,
         ),
     ])
 }

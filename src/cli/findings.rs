@@ -6,8 +6,8 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::core::manifest::SourceLocation;
 use crate::core::violation::Violation;
-use crate::manifest::SourceLocation;
 
 /// One problem at its place in a file.
 #[derive(Debug, Clone)]

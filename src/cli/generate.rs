@@ -172,7 +172,7 @@ fn service(args: &ServiceArgs) -> anyhow::Result<ExitCode> {
             metrics: Default::default(),
         },
     );
-    let mut body = crate::manifest::to_yaml(&service)?;
+    let mut body = crate::core::manifest::to_yaml(&service)?;
     if args.image.is_none() {
         let image = placeholder_image(&name);
         body = body.replacen(

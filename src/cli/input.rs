@@ -6,8 +6,10 @@ use anyhow::{Context, bail};
 
 use crate::api::{MmfPlugin, MmfService};
 use crate::config::{ConfigSet, load_dir};
+use crate::core::manifest::{
+    Document, MAX_MANIFEST_BYTES, Manifest, SourceLocation, parse_documents,
+};
 use crate::core::violation::Violation;
-use crate::manifest::{Document, MAX_MANIFEST_BYTES, Manifest, SourceLocation, parse_documents};
 use crate::position::FieldPositions;
 
 /// Where an object came from: its document, and where each of its fields is.

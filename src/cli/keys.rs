@@ -15,8 +15,8 @@ use super::input::read_capped;
 use crate::api::MmfPlugin;
 use crate::api::plugin::SignatureAlgorithm;
 use crate::config;
+use crate::core::manifest::{MAX_MANIFEST_BYTES, Manifest, parse_manifests};
 use crate::core::signature::{self, SigningKey};
-use crate::manifest::{MAX_MANIFEST_BYTES, Manifest, parse_manifests};
 use crate::manifest_edit::set_plugin_signature;
 
 /// Private keys larger than this are refused: a PEM key is well under a kilobyte.

@@ -71,7 +71,7 @@ pub fn run(command: &PluginCommand) -> anyhow::Result<ExitCode> {
     let text = format!(
         "# MmfPlugin built by `mmf plugin manifest` from {}: change the package, not this file,\n# then rebuild and sign: mmf sign --key KEY --key-id ID -f THIS_FILE\n{}",
         args.dir.display(),
-        crate::manifest::to_yaml(&plugin)?
+        crate::core::manifest::to_yaml(&plugin)?
     );
     match &args.out {
         Some(path) => {

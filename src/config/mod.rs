@@ -16,8 +16,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::core::manifest::{SourceLocation, parse_yaml_value, yaml_error};
 use crate::core::merge::deep_merge;
-use crate::manifest::{SourceLocation, parse_yaml_value, yaml_error};
 
 /// Name of the layer every environment starts from.
 pub const BASE_FILE: &str = "base.yaml";

@@ -16,7 +16,7 @@
 use serde_json::{Map, Value};
 
 use crate::api::MmfPlugin;
-use crate::manifest::{Manifest, parse_manifests};
+use crate::core::manifest::{Manifest, parse_manifests};
 
 /// The entry point group MMF discovers plugins by.
 pub const ENTRY_POINT_GROUP: &str = "mmf.plugins";

@@ -191,7 +191,7 @@ pub fn config_hash(data: &BTreeMap<String, String>) -> String {
 }
 
 fn to_yaml<T: Serialize>(value: &T, what: &str) -> Result<String, RenderError> {
-    crate::manifest::to_yaml(value).map_err(|e| RenderError::Serialize {
+    crate::core::manifest::to_yaml(value).map_err(|e| RenderError::Serialize {
         what: what.to_owned(),
         message: e.to_string(),
     })

@@ -10,8 +10,9 @@ pub fn documents(stream: &str) -> Vec<Value> {
     for line in stream.lines().chain(std::iter::once("---")) {
         if line == "---" {
             if !current.trim().is_empty() {
-                documents
-                    .push(mmf_operator::manifest::parse_yaml_value("render", &current).unwrap());
+                documents.push(
+                    mmf_operator::core::manifest::parse_yaml_value("render", &current).unwrap(),
+                );
             }
             current.clear();
         } else {
