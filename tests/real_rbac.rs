@@ -71,6 +71,7 @@ fn example_works(cluster: &Cluster, operator: &Operator, namespace: &str) -> Res
     let dir = repo().join("plugins/production_payment_service");
     let deadline = Instant::now() + Duration::from_secs(40);
     let mut applied = false;
+    let mut changed = false;
     let mut last = String::new();
     while Instant::now() < deadline {
         let log = operator.log_text();
@@ -85,14 +86,55 @@ fn example_works(cluster: &Cluster, operator: &Operator, namespace: &str) -> Res
             applied = out.status.success();
             last = String::from_utf8_lossy(&out.stderr).into_owned();
         } else if let Some(service) = cluster.get_json(namespace, "mmfservice/payment-service") {
-            if condition_status(&service, "Ready") == "True" {
-                return Ok(());
+            let ready = condition_status(&service, "Ready") == "True";
+            let observed = service["status"]["observedGeneration"].as_i64();
+            if !changed && ready {
+                // Then a configuration change, which rolls the pods and says so in an event:
+                // what `kubectl describe` shows (the events rule is needed for it).
+                let out = cluster.kubectl(&[
+                    "patch",
+                    "-n",
+                    namespace,
+                    "mmfservice/payment-service",
+                    "--type",
+                    "json",
+                    "-p",
+                    r#"[{"op":"replace","path":"/spec/plugins/0/config/currency","value":"USD"}]"#,
+                ]);
+                changed = out.status.success();
+                last = String::from_utf8_lossy(&out.stderr).into_owned();
+            } else if changed {
+                let events = operator_events(cluster, namespace);
+                if ready && observed == Some(2) && events > 0 {
+                    return Ok(());
+                }
+                last = format!(
+                    "after the config change, Ready {ready}, observedGeneration {observed:?}, \
+                     {events} event(s) from mmf-operator: {}",
+                    service["status"]
+                );
+            } else {
+                last = format!("MmfService not Ready: {}", service["status"]);
             }
-            last = format!("MmfService not Ready: {}", service["status"]);
         }
         std::thread::sleep(Duration::from_millis(500));
     }
-    Err(format!("not Ready after 40 s: {last}"))
+    Err(format!("not done after 40 s: {last}"))
+}
+
+/// Events in `namespace` reported by the operator (events.k8s.io, as its Recorder writes them).
+fn operator_events(cluster: &Cluster, namespace: &str) -> usize {
+    cluster
+        .get_json(namespace, "events.events.k8s.io")
+        .and_then(|list| {
+            list["items"].as_array().map(|items| {
+                items
+                    .iter()
+                    .filter(|e| e["reportingController"] == "mmf-operator")
+                    .count()
+            })
+        })
+        .unwrap_or(0)
 }
 
 /// Starts `mmf run` as the ServiceAccount, with the chart's arguments (local paths and ports).
