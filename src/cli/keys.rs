@@ -19,8 +19,7 @@ use crate::core::manifest::{MAX_MANIFEST_BYTES, Manifest, parse_manifests};
 use crate::core::signature::{self, SigningKey};
 use crate::manifest_edit::set_plugin_signature;
 
-/// Private keys larger than this are refused: a PEM key is well under a kilobyte.
-const MAX_KEY_BYTES: usize = 64 * 1024;
+use crate::core::limits::MAX_KEY_BYTES;
 
 /// File names `mmf keygen` writes, so docs and scripts can rely on them.
 const PRIVATE_KEY_FILE: &str = "signing-key.pem";

@@ -12,8 +12,7 @@ use crate::core::plugin_package::{
     self, CONFIG_SCHEMA_JSON, PLUGIN_YAML, PackageError, PackageFiles, pinned_by_digest,
 };
 
-/// Package files larger than this are refused.
-const MAX_PACKAGE_FILE_BYTES: usize = 1024 * 1024;
+use crate::core::limits::MAX_PACKAGE_FILE_BYTES;
 
 /// Plugin package commands.
 #[derive(Debug, Subcommand)]

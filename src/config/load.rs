@@ -4,8 +4,7 @@ use std::path::Path;
 
 use super::{ConfigError, ConfigSet, ConfigSource};
 
-/// Config files larger than this are refused: a policy is a few kilobytes.
-pub const MAX_CONFIG_FILE_BYTES: u64 = 1024 * 1024;
+pub use crate::core::limits::MAX_CONFIG_FILE_BYTES;
 
 /// Reads `dir/*.yaml` and `dir/plugins/*.yaml` and layers them.
 pub fn load_dir(dir: &Path) -> Result<ConfigSet, ConfigError> {

@@ -13,8 +13,8 @@ use crate::core::schema_check::schema_violations;
 use crate::core::violation::Violation;
 use crate::position::FieldPositions;
 
-/// Manifests larger than this are refused (kube-apiserver itself caps requests at 3 MiB).
-pub const MAX_MANIFEST_BYTES: usize = 3 * 1024 * 1024;
+pub use crate::core::limits::MAX_MANIFEST_BYTES;
+use crate::core::limits::{MAX_DEPTH, MAX_DOCUMENTS, MAX_YAML_ALIAS_EVENTS};
 
 /// Where something is in an input file. `line`/`column` are 1-based; 0 means unknown.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -113,12 +113,28 @@ pub fn yaml_error(
         .location()
         .map(|l| (l.line() + line_offset, l.column()))
         .unwrap_or((0, 0));
-    let message = error
-        .without_snippet()
-        .render_with_options(serde_saphyr::render_options! {
-            snippets: serde_saphyr::SnippetMode::Off,
-        });
-    let message = strip_location_suffix(&message);
+    let inner = error.without_snippet();
+    let too_deep = matches!(
+        inner,
+        serde_saphyr::Error::Budget {
+            breach: serde_saphyr::budget::BudgetBreach::Depth { .. },
+            ..
+        }
+    );
+    let rendered = inner.render_with_options(serde_saphyr::render_options! {
+        snippets: serde_saphyr::SnippetMode::Off,
+    });
+    // The caps in the words of the other limits; the parser's own say `recursion limit
+    // exceeded` (flow collections past 255) or print counters and positions.
+    let plain = strip_location_suffix(&rendered);
+    let message = if too_deep || plain == "recursion limit exceeded" {
+        format!("YAML nested deeper than the {MAX_DEPTH} levels allowed")
+    } else if plain.starts_with("alias replay limit exceeded") {
+        format!("YAML aliases expand to more than the {MAX_YAML_ALIAS_EVENTS} events allowed")
+    } else {
+        // Advice meant for the programmer, not the user.
+        plain.replace(", set DuplicateKeyPolicy in Options if acceptable", "")
+    };
     (
         SourceLocation {
             path: path.to_owned(),
@@ -138,9 +154,13 @@ fn strip_location_suffix(message: &str) -> String {
     }
 }
 
-/// Parses one YAML document into JSON, with located syntax errors.
+/// Parses one YAML document into JSON, with located syntax errors. This is the first pass over
+/// any document, so it alone applies the alias cap: the later typed passes read a document
+/// that has passed it.
 pub fn parse_yaml_value(path: &str, text: &str) -> Result<Value, (SourceLocation, String)> {
-    serde_saphyr::from_str::<Option<Value>>(text)
+    let mut options = serde_saphyr::Options::default();
+    options.alias_limits.max_total_replayed_events = MAX_YAML_ALIAS_EVENTS;
+    serde_saphyr::from_str_with_options::<Option<Value>>(text, options)
         .map(Option::unwrap_or_default)
         .map_err(|e| yaml_error(path, 0, &e))
 }
@@ -213,8 +233,20 @@ pub fn parse_documents(path: &str, text: &str) -> Result<Vec<Document>, Manifest
             ),
         });
     }
+    let mut documents = split_documents(text);
+    documents.retain(|(_, document)| !document.trim().is_empty());
+    if let Some((offset, _)) = documents.get(MAX_DOCUMENTS) {
+        return Err(ManifestError {
+            location: SourceLocation {
+                path: path.to_owned(),
+                line: offset + 1,
+                column: 1,
+            },
+            message: format!("more than the {MAX_DOCUMENTS} documents allowed in one file"),
+        });
+    }
     let mut manifests = Vec::new();
-    for (offset, document) in split_documents(text) {
+    for (offset, document) in documents {
         let located = |(location, message): (SourceLocation, String)| ManifestError {
             location: SourceLocation {
                 line: if location.line == 0 {

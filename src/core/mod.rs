@@ -5,6 +5,7 @@
 
 pub mod drift;
 pub mod environment;
+pub mod limits;
 pub mod manifest;
 pub mod merge;
 pub mod plugin_config;

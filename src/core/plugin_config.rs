@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::limits::check_schema;
 use super::merge::deep_merge;
 use crate::api::MmfPlugin;
 use crate::config::PluginSettings;
@@ -47,6 +48,7 @@ pub fn validate_config(plugin: &MmfPlugin, config: &Value) -> Result<(), ConfigP
     let Some(schema) = plugin.spec.config_schema.as_ref() else {
         return Ok(());
     };
+    check_schema(schema).map_err(ConfigProblem::BadSchema)?;
     let validator = jsonschema::validator_for(schema)
         .map_err(|error| ConfigProblem::BadSchema(error.to_string()))?;
     let errors: Vec<String> = validator

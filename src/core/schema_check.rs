@@ -44,15 +44,51 @@ pub fn schema_violations(kind: &'static str, object: &Value) -> Vec<Violation> {
         namespace: metadata["namespace"].as_str().map(str::to_owned),
         name: metadata["name"].as_str().unwrap_or_default().to_owned(),
     };
-    crd_validate::validate_object(schema, object)
-        .into_iter()
-        .map(|cause| Violation {
+    let name = metadata["name"]
+        .as_str()
+        .and_then(name_refusal)
+        .map(|message| Violation {
             kind: ViolationKind::SchemaInvalid,
             object: reference.clone(),
-            field: cause.field,
-            message: cause.message,
-        })
+            field: "metadata.name".to_owned(),
+            message,
+        });
+    name.into_iter()
+        .chain(
+            crd_validate::validate_object(schema, object)
+                .into_iter()
+                .map(|cause| Violation {
+                    kind: ViolationKind::SchemaInvalid,
+                    object: reference.clone(),
+                    field: cause.field,
+                    message: cause.message,
+                }),
+        )
         .collect()
+}
+
+/// kube-apiserver's refusal of a custom resource's name that is not a DNS subdomain (RFC 1123):
+/// lowercase letters, digits, `-` and `.`, each dot-separated label starting and ending with
+/// a letter or digit, 253 characters at most.
+fn name_refusal(name: &str) -> Option<String> {
+    let label_ok = |label: &str| {
+        let alphanumeric = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+        label.starts_with(alphanumeric)
+            && label.ends_with(alphanumeric)
+            && label.chars().all(|c| alphanumeric(c) || c == '-')
+    };
+    let shown: String = name.chars().take(64).collect();
+    if name.len() > 253 {
+        return Some(format!(
+            "Invalid value: {shown:?}: must be no more than 253 characters"
+        ));
+    }
+    if name.is_empty() || name.split('.').all(label_ok) {
+        return None;
+    }
+    Some(format!(
+        "Invalid value: {shown:?}: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+    ))
 }
 
 #[cfg(test)]
@@ -71,6 +107,37 @@ mod tests {
             .into_iter()
             .map(|v| (v.field, v.message))
             .collect()
+    }
+
+    #[test]
+    fn a_name_the_api_server_refuses_is_refused_at_metadata_name() {
+        let named = |name: &str| {
+            let mut object = service(json!({"image": "i"}));
+            object["metadata"]["name"] = name.into();
+            found("MmfService", &object)
+        };
+        assert_eq!(named("orders-v2.eu"), vec![]);
+        for bad in ["Orders", "支付", "a_b", "-a", "a.", "a..b"] {
+            let refused = named(bad);
+            assert_eq!(refused.len(), 1, "{bad}: {refused:?}");
+            assert_eq!(refused[0].0, "metadata.name");
+            assert!(
+                refused[0].1.starts_with(&format!(
+                    "Invalid value: {bad:?}: a lowercase RFC 1123 subdomain must consist of"
+                )),
+                "{refused:?}"
+            );
+        }
+        assert_eq!(
+            named(&"a".repeat(254)),
+            vec![(
+                "metadata.name".to_owned(),
+                format!(
+                    "Invalid value: {:?}: must be no more than 253 characters",
+                    "a".repeat(64)
+                )
+            )]
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 
 use crate::api::{GROUP, MmfPlugin, MmfService, VERSION};
 use crate::config::{ConfigSet, LoadingMode};
+use crate::core::limits::{MAX_DEPTH, check_depth};
 use crate::core::policy::{evaluate_plugin, evaluate_service};
 use crate::core::violation::Violation;
 use crate::state::{ClusterView, environment_of};
@@ -165,6 +166,9 @@ pub fn decide(
             request.name
         ));
     };
+    if let Err(too_deep) = check_depth(&object.data, "", MAX_DEPTH) {
+        return Verdict::bad_request(format!("{} {:?}: {too_deep}", kind.as_str(), request.name));
+    }
     let Some(namespace) = request
         .namespace
         .clone()

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -26,9 +27,8 @@ use super::configuration::VALIDATE_PATH;
 use super::review::{decide, reviewed_kind};
 use crate::state::{ClusterView, SharedConfig};
 
-/// Largest AdmissionReview accepted. The API server limits objects to about 1.5 MiB and a
-/// review carries the object twice on update; anything bigger is not from the API server.
-pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Largest AdmissionReview accepted (see the limit's own documentation).
+pub const MAX_BODY_BYTES: usize = crate::core::limits::MAX_ADMISSION_REVIEW_BYTES;
 
 /// Labels of `mmf_admission_requests`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -140,6 +140,23 @@ fn json_review(response: AdmissionResponse) -> Response {
     }
 }
 
+/// A body over [`MAX_BODY_BYTES`] (or unreadable), answered with the limit named.
+fn refused_body(rejection: &BytesRejection) -> Response {
+    let message = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        format!("the AdmissionReview body is larger than the {MAX_BODY_BYTES} bytes allowed\n")
+    } else {
+        format!(
+            "reading the AdmissionReview body: {}\n",
+            rejection.body_text()
+        )
+    };
+    tracing::warn!(
+        message = message.trim_end(),
+        "refused an AdmissionReview body"
+    );
+    plain(rejection.status(), message)
+}
+
 fn operation_label(operation: &Operation) -> &'static str {
     match operation {
         Operation::Create => "CREATE",
@@ -154,8 +171,15 @@ fn operation_label(operation: &Operation) -> &'static str {
     skip_all,
     fields(kind = Empty, namespace = Empty, name = Empty, operation = Empty, dry_run = Empty, allowed = Empty)
 )]
-async fn validate(State(state): State<AdmissionState>, body: Bytes) -> Response {
+async fn validate(
+    State(state): State<AdmissionState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let started = Instant::now();
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return refused_body(&rejection),
+    };
     let review: AdmissionReview<DynamicObject> = match serde_json::from_slice(&body) {
         Ok(review) => review,
         Err(error) => {
