@@ -482,9 +482,10 @@ impl SignatureVerifier for SignatureVerdicts {
     fn verify(
         &self,
         plugin: &MmfPlugin,
+        digest: Option<&str>,
         trusted: &[TrustedKey],
     ) -> Result<Verified, SignatureError> {
-        let (verdict, lookup) = self.cache.verify(plugin, trusted);
+        let (verdict, lookup) = self.cache.verify(plugin, digest, trusted);
         match lookup {
             Lookup::Hit => {
                 self.hits.inc();

@@ -76,10 +76,15 @@ impl VerdictCache {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// [`signature::verify`], answered from the cache when the same payload, signature and key
-    /// were verified before.
-    pub fn verify(&self, plugin: &MmfPlugin, trusted: &[TrustedKey]) -> (Entry, Lookup) {
-        let Some(key) = cache_key(plugin, trusted) else {
+    /// [`signature::verify`], answered from the cache when the same payload (by `digest`, its
+    /// `sha256:` digest, computed here when None), signature and key were verified before.
+    pub fn verify(
+        &self,
+        plugin: &MmfPlugin,
+        digest: Option<&str>,
+        trusted: &[TrustedKey],
+    ) -> (Entry, Lookup) {
+        let Some(key) = cache_key(plugin, digest, trusted) else {
             return (signature::verify(plugin, trusted), Lookup::Bypassed);
         };
         if let Some(verdict) = self.lock().verdicts.get(&key) {
@@ -101,13 +106,16 @@ impl VerdictCache {
 
 /// sha256 over the payload digest, the signature and the trusted key it names; None when there
 /// is no signature or no such key (the verdict is then cheap and not worth remembering).
-fn cache_key(plugin: &MmfPlugin, trusted: &[TrustedKey]) -> Option<Key> {
+fn cache_key(plugin: &MmfPlugin, digest: Option<&str>, trusted: &[TrustedKey]) -> Option<Key> {
     let signed = plugin.spec.signature.as_ref()?;
     let key = trusted.iter().find(|k| k.id == signed.key_id)?;
-    let payload = signature::payload(plugin).ok()?;
+    let digest = match digest {
+        Some(digest) => digest.to_owned(),
+        None => signature::digest(&signature::payload(plugin).ok()?),
+    };
     let mut hasher = Sha256::new();
     for part in [
-        signature::digest(&payload).as_bytes(),
+        digest.as_bytes(),
         signed.algorithm.as_str().as_bytes(),
         signed.value.as_bytes(),
         key.id.as_bytes(),
@@ -162,9 +170,9 @@ mod tests {
     fn the_same_payload_signature_and_key_is_a_hit_with_the_same_verdict() {
         let cache = VerdictCache::new(8);
         let trusted = keys("not a key");
-        let (first, lookup) = cache.verify(&plugin("AAAA"), &trusted);
+        let (first, lookup) = cache.verify(&plugin("AAAA"), None, &trusted);
         assert_eq!(lookup, Lookup::Miss);
-        let (second, lookup) = cache.verify(&plugin("AAAA"), &trusted);
+        let (second, lookup) = cache.verify(&plugin("AAAA"), None, &trusted);
         assert_eq!(lookup, Lookup::Hit);
         assert_eq!(first, second);
         assert_eq!(first, signature::verify(&plugin("AAAA"), &trusted));
@@ -173,12 +181,18 @@ mod tests {
     #[test]
     fn a_changed_signature_or_key_is_a_different_entry() {
         let cache = VerdictCache::new(8);
-        let _ = cache.verify(&plugin("AAAA"), &keys("one"));
-        assert_eq!(cache.verify(&plugin("BBBB"), &keys("one")).1, Lookup::Miss);
-        assert_eq!(cache.verify(&plugin("AAAA"), &keys("two")).1, Lookup::Miss);
+        let _ = cache.verify(&plugin("AAAA"), None, &keys("one"));
+        assert_eq!(
+            cache.verify(&plugin("BBBB"), None, &keys("one")).1,
+            Lookup::Miss
+        );
+        assert_eq!(
+            cache.verify(&plugin("AAAA"), None, &keys("two")).1,
+            Lookup::Miss
+        );
         let mut changed = plugin("AAAA");
         changed.spec.version = "1.0.1".into();
-        assert_eq!(cache.verify(&changed, &keys("one")).1, Lookup::Miss);
+        assert_eq!(cache.verify(&changed, None, &keys("one")).1, Lookup::Miss);
         assert_eq!(cache.len(), 4);
     }
 
@@ -187,11 +201,14 @@ mod tests {
         let cache = VerdictCache::new(2);
         let trusted = keys("k");
         for value in ["AAAA", "BBBB", "CCCC"] {
-            let _ = cache.verify(&plugin(value), &trusted);
+            let _ = cache.verify(&plugin(value), None, &trusted);
         }
         assert_eq!(cache.len(), 2);
-        assert_eq!(cache.verify(&plugin("CCCC"), &trusted).1, Lookup::Hit);
-        assert_eq!(cache.verify(&plugin("AAAA"), &trusted).1, Lookup::Miss);
+        assert_eq!(cache.verify(&plugin("CCCC"), None, &trusted).1, Lookup::Hit);
+        assert_eq!(
+            cache.verify(&plugin("AAAA"), None, &trusted).1,
+            Lookup::Miss
+        );
     }
 
     #[test]
@@ -199,12 +216,12 @@ mod tests {
         let cache = VerdictCache::new(2);
         let mut unsigned = plugin("AAAA");
         unsigned.spec.signature = None;
-        let (verdict, lookup) = cache.verify(&unsigned, &keys("k"));
+        let (verdict, lookup) = cache.verify(&unsigned, None, &keys("k"));
         assert_eq!(
             (verdict, lookup),
             (Err(SignatureError::Missing), Lookup::Bypassed)
         );
-        assert_eq!(cache.verify(&plugin("AAAA"), &[]).1, Lookup::Bypassed);
+        assert_eq!(cache.verify(&plugin("AAAA"), None, &[]).1, Lookup::Bypassed);
         assert!(cache.is_empty());
     }
 }

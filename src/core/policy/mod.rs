@@ -88,10 +88,12 @@ pub(super) fn service_ref(service: &MmfService) -> ObjectRef {
 /// so the operator passes a verifier that remembers verdicts (an admission review re-judges
 /// every plugin a service requests); the CLI verifies directly.
 pub trait SignatureVerifier: Sync {
-    /// [`signature::verify`], or a remembered result of it.
+    /// [`signature::verify`], or a remembered result of it; `digest` is the `sha256:` digest of
+    /// this plugin's payload when the caller has computed it already (it must be exactly that).
     fn verify(
         &self,
         plugin: &MmfPlugin,
+        digest: Option<&str>,
         trusted: &[TrustedKey],
     ) -> Result<Verified, SignatureError>;
 }
@@ -104,6 +106,7 @@ impl SignatureVerifier for Direct {
     fn verify(
         &self,
         plugin: &MmfPlugin,
+        _digest: Option<&str>,
         trusted: &[TrustedKey],
     ) -> Result<Verified, SignatureError> {
         signature::verify(plugin, trusted)
@@ -140,7 +143,7 @@ pub fn evaluate_plugin_with(
     let digest = signature::payload(plugin)
         .ok()
         .map(|payload| signature::digest(&payload));
-    let signature = match verifier.verify(plugin, &security.trusted_keys) {
+    let signature = match verifier.verify(plugin, digest.as_deref(), &security.trusted_keys) {
         Ok(verified) => SignatureCheck::Verified(verified),
         Err(_) if !security.require_signature => SignatureCheck::NotRequired,
         Err(error) => {
