@@ -8,6 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use common::real::DeleteOnDrop;
 use common::{Cluster, Operator, eventually, repo, require_tool};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -97,6 +98,13 @@ fn an_unsigned_plugin_denied_in_production_is_one_audit_record_and_one_counted_d
     let audit = cluster.dir.path().join("audit.jsonl");
     let port = common::free_port();
     let configuration = format!("mmf-audit-{}", std::process::id());
+    // Declared before the operator, so it runs after the operator stopped (which would
+    // re-create it): on a real cluster a fail-closed configuration pointing at a stopped
+    // webhook would block the other suites.
+    let _cleanup = DeleteOnDrop {
+        cluster: &cluster,
+        objects: vec![format!("validatingwebhookconfiguration/{configuration}")],
+    };
     let mut args = audit_args(&audit);
     args.extend([
         "--webhook-addr".into(),
@@ -201,14 +209,6 @@ fn an_unsigned_plugin_denied_in_production_is_one_audit_record_and_one_counted_d
         expiry > now,
         "the served certificate expires at {expiry}, now is {now}"
     );
-    if cluster.server.is_none() {
-        cluster.kubectl(&[
-            "delete",
-            "validatingwebhookconfiguration",
-            &configuration,
-            "--ignore-not-found",
-        ]);
-    }
 }
 
 /// `mmf_plugin_state` of the payment plugin in `namespace`, state by state.
