@@ -6,9 +6,11 @@
 //! - [`core`]: policy, signatures, config merging, dependency resolution and rendering, as plain
 //!   functions of their inputs, shared by the CLI, the webhook and the controller;
 //! - [`cli`]: the `mmf` command line, a thin shell over the core;
-//! - [`webhook`]: the validating admission webhook served by `mmf run`.
+//! - [`webhook`]: the validating admission webhook served by `mmf run`;
+//! - [`audit`]: the audit trail's sink (records are built in [`core::audit`]).
 
 pub mod api;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod controller;

@@ -130,13 +130,13 @@ async fn a_policy_denial_is_a_200_review_and_is_counted() {
     prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
     assert!(
         text.contains(
-            "mmf_admission_requests_total{kind=\"MmfPlugin\",namespace=\"prod\",operation=\"CREATE\",allowed=\"false\",dry_run=\"false\"} 1\n"
+            "mmf_admission_requests_total{kind=\"MmfPlugin\",namespace=\"prod\",operation=\"CREATE\",outcome=\"deny\",dry_run=\"false\"} 1\n"
         ),
         "{text}"
     );
     assert!(
         text.contains(
-            "mmf_admission_requests_total{kind=\"MmfPlugin\",namespace=\"prod\",operation=\"CREATE\",allowed=\"false\",dry_run=\"true\"} 1\n"
+            "mmf_admission_requests_total{kind=\"MmfPlugin\",namespace=\"prod\",operation=\"CREATE\",outcome=\"deny\",dry_run=\"true\"} 1\n"
         ),
         "{text}"
     );

@@ -7,8 +7,7 @@ use clap::{Args, ValueEnum};
 
 use super::findings::{Finding, json_report, sarif_log};
 use super::input::{read_config, read_inputs};
-use crate::config::LoadingMode;
-use crate::core::policy::{evaluate_plugin, evaluate_service};
+use crate::core::policy::{Outcome, Scope, evaluate_plugin, evaluate_service, outcome};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -50,7 +49,6 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let environment = configs.environment(&args.environment)?;
     let inputs = read_inputs(&args.paths)?;
     let mode = environment.plugins.loading;
-    let severity = mode.severity();
     let mut found: Vec<Finding> = inputs
         .refused
         .iter()
@@ -61,30 +59,44 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         })
         .collect();
     let refused = found.len();
+    let mut violations = Vec::new();
+    let mut sources = Vec::new();
     for (source, plugin) in &inputs.plugins {
         let evaluation = evaluate_plugin(plugin, environment, &configs);
-        found.extend(evaluation.violations.into_iter().map(|violation| Finding {
-            severity,
-            location: source.at(&violation.field),
-            violation,
-        }));
+        sources.extend(evaluation.violations.iter().map(|_| source));
+        violations.extend(evaluation.violations);
     }
     for (source, service) in &inputs.services {
         let available = inputs.plugins_for(service);
         let evaluation = evaluate_service(service, environment, &configs, &available);
-        found.extend(evaluation.violations.into_iter().map(|violation| Finding {
-            severity,
-            location: source.at(&violation.field),
-            violation,
-        }));
+        sources.extend(evaluation.violations.iter().map(|_| source));
+        violations.extend(evaluation.violations);
     }
+    // The gate sees the whole set of manifests, as a rollout does: the rollout scope.
+    let judged = outcome(&violations, mode, Scope::Rollout);
+    let severity = if judged == Outcome::Deny {
+        "error"
+    } else {
+        "warning"
+    };
+    found.extend(
+        violations
+            .into_iter()
+            .zip(sources)
+            .map(|(violation, source)| Finding {
+                severity,
+                location: source.at(&violation.field),
+                violation,
+            }),
+    );
     found.sort_by(|a, b| {
         let key = |f: &Finding| (f.location.path.clone(), f.location.line, f.location.column);
         key(a).cmp(&key(b))
     });
     let policy = found.len() - refused;
-    let failed =
-        refused > 0 || (policy > 0 && (mode == LoadingMode::Strict || args.fail_on_warnings));
+    let failed = refused > 0
+        || judged == Outcome::Deny
+        || (judged == Outcome::Warn && args.fail_on_warnings);
     let objects = inputs.documents;
     match args.output {
         Output::Text => {

@@ -60,7 +60,7 @@ pub struct DevArgs {
 
 /// Runs the local sandbox.
 pub fn run(args: &DevArgs) -> anyhow::Result<ExitCode> {
-    init_logging(LogFormat::Text);
+    init_logging(LogFormat::Text, None)?;
     install_crypto_provider();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 
+use crate::audit::{self, AuditSink, SinkError};
 use crate::controller::{self, Extension, ReadinessCheck, RunOptions};
 use crate::webhook::{self, TlsSource, WebhookHealth, WebhookOptions};
 
@@ -75,20 +76,44 @@ pub struct RunArgs {
     /// Log format.
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Where audit records go, one JSON object per line: `-` for standard output (operational
+    /// logs are on stderr), or a file to append to. Written whatever RUST_LOG says.
+    #[arg(long, env = "MMF_AUDIT_LOG", default_value = "-")]
+    pub audit_log: String,
 }
 
-/// Sets up logging (`RUST_LOG`, default info) once.
-pub fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+/// Sets up logging (`RUST_LOG`, default info) once. With `audit`, audit records (target
+/// `mmf::audit`) are written only there, whatever `RUST_LOG` says; without, they are ordinary
+/// log lines.
+pub fn init_logging(format: LogFormat, audit: Option<&AuditSink>) -> Result<(), SinkError> {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
+    let audit_layer = match audit {
+        Some(sink) => {
+            if let Ok(off) = format!("{}=off", audit::TARGET).parse() {
+                filter = filter.add_directive(off);
+            }
+            Some(audit::layer(sink)?)
+        }
+        None => None,
     };
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let logs = tracing_subscriber::fmt::layer()
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr);
+    let logs = match format {
+        LogFormat::Json => logs.json().with_filter(filter).boxed(),
+        LogFormat::Text => logs.with_filter(filter).boxed(),
+    };
+    let _ = tracing_subscriber::registry()
+        .with(logs)
+        .with(audit_layer)
+        .try_init();
+    Ok(())
 }
 
 /// kube, the webhook and the test server all use rustls with ring; install it as the process
@@ -158,7 +183,7 @@ pub const USER_AGENT: &str = concat!("mmf-operator/", env!("CARGO_PKG_VERSION"))
 
 /// Runs the operator until SIGTERM.
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    init_logging(args.log_format);
+    init_logging(args.log_format, Some(&AuditSink::parse(&args.audit_log)))?;
     install_crypto_provider();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -189,7 +214,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
 /// its certificate (and, when the operator manages it, the published caBundle).
 pub fn webhook_extension(options: WebhookOptions) -> Extension {
     Box::new(move |shared, registry| {
-        let metrics = webhook::metrics(registry);
+        let metrics = webhook::metrics(registry).sharing(&shared.metrics);
         let health = WebhookHealth::new();
         let probe = health.clone();
         let check: ReadinessCheck = std::sync::Arc::new(move || {

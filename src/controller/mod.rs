@@ -104,6 +104,9 @@ pub struct Shared {
     pub config: Arc<SharedConfig>,
     /// The watch caches, as the webhook's view of the cluster.
     pub view: Arc<dyn ClusterView>,
+    /// The controllers' metrics, with the audit log and the signature verdict cache the
+    /// webhook shares.
+    pub metrics: Arc<metrics::Metrics>,
     /// Resolves when the process is shutting down.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -185,6 +188,7 @@ pub async fn run(
         client: client.clone(),
         config: Arc::clone(&config),
         view: Arc::clone(&caches) as Arc<dyn ClusterView>,
+        metrics: Arc::clone(&metrics),
         shutdown: shutdown_rx.clone(),
     };
     let mut tasks = Vec::new();
@@ -218,12 +222,23 @@ pub async fn run(
 
     let reload_caches = Arc::clone(&caches);
     let reload_metrics = Arc::clone(&metrics);
+    let reload_dir = options.config_dir.display().to_string();
     let reload = tokio::spawn(reload::watch(
         options.config_dir.clone(),
         Arc::clone(&config),
         options.config_poll,
-        move |ok| {
+        move |reload| {
+            let ok = reload.error.is_none();
             reload_metrics.config_reload(ok);
+            reload_metrics
+                .audit
+                .write(&crate::core::audit::reload_record(
+                    k8s_openapi::jiff::Timestamp::now(),
+                    &reload_dir,
+                    reload.error.as_deref(),
+                    reload.before,
+                    reload.after,
+                ));
             if ok {
                 reload_caches.trigger_all();
             }
@@ -278,6 +293,11 @@ pub async fn run(
         metrics: Arc::clone(&metrics),
         failures: Mutex::new(HashMap::new()),
     });
+    let forgetting = tokio::spawn(metrics::forget_deleted_every(
+        Arc::clone(&metrics),
+        Arc::clone(&caches),
+        metrics::FORGET_INTERVAL,
+    ));
     let receivers = caches.connect();
     let applier_config = controller::Config::default()
         .concurrency(options.concurrency)
@@ -312,6 +332,7 @@ pub async fn run(
         error = next_failure(&mut failed) => Err(RunError::Extension(error)),
     };
     caches.disconnect();
+    forgetting.abort();
     metrics.leader.set(0);
     if let Some(election) = election
         && outcome.is_ok()

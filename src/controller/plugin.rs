@@ -12,10 +12,13 @@ use kube::runtime::events::EventType;
 use super::context::Context;
 use super::error::Error;
 use super::status_patch::patch_status;
-use crate::api::conditions::types;
 use crate::api::{MmfPlugin, MmfPluginStatus};
-use crate::core::policy::evaluate_plugin;
-use crate::core::status::{PluginObservation, first_sight_conditions, next_plugin_status};
+use crate::core::audit::signature_record;
+use crate::core::policy::evaluate_plugin_with;
+use crate::core::status::{
+    PluginAnnouncement, PluginObservation, PluginState, first_sight_conditions, next_plugin_status,
+    plugin_announcements,
+};
 use crate::state::environment_of;
 
 /// Brings the plugin's status up to date; writes nothing when nothing changed.
@@ -46,7 +49,8 @@ pub async fn reconcile(plugin: Arc<MmfPlugin>, ctx: Arc<Context>) -> Result<Acti
     let message;
     let observation = match policy {
         Ok(policy) => {
-            evaluation = evaluate_plugin(&plugin, policy, &config);
+            evaluation =
+                evaluate_plugin_with(&plugin, policy, &config, ctx.metrics.signatures.as_ref());
             PluginObservation::Evaluated {
                 evaluation: &evaluation,
                 mode: policy.plugins.loading,
@@ -57,56 +61,66 @@ pub async fn reconcile(plugin: Arc<MmfPlugin>, ctx: Arc<Context>) -> Result<Acti
             PluginObservation::UnknownEnvironment { message: &message }
         }
     };
+    let state = match observation {
+        PluginObservation::Evaluated { evaluation, .. } => PluginState::of(Some(evaluation)),
+        PluginObservation::UnknownEnvironment { .. } => PluginState::of(None),
+    };
+    ctx.metrics.plugin_observed(
+        &namespace,
+        &plugin.name_any(),
+        &plugin.spec.version,
+        &environment,
+        state,
+    );
     let old = plugin.status.as_ref();
     if let Some(next) = next_plugin_status(old, generation, &environment, observation, &now) {
         patch_status(&ctx.client, plugin.as_ref(), &next).await?;
-        announce(&ctx, &plugin, old, &next).await;
+        for announcement in plugin_announcements(old, &next) {
+            announce(&ctx, &plugin, &environment, &next, announcement).await;
+        }
     }
     Ok(Action::await_change())
 }
 
-/// A Warning event when the plugin stops being usable, a Normal one when it becomes usable.
+/// Rejected and accepted plugins become Events (for the service owner); signature verdict
+/// changes become audit records (for the security team).
 async fn announce(
     ctx: &Context,
     plugin: &MmfPlugin,
-    old: Option<&MmfPluginStatus>,
+    environment: &str,
     next: &MmfPluginStatus,
+    announcement: PluginAnnouncement,
 ) {
-    let ready = |status: Option<&MmfPluginStatus>| {
-        status
-            .and_then(|s| s.conditions.iter().find(|c| c.type_ == types::READY))
-            .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
-    };
-    let (Some(before), Some(after)) = (
-        ready(old).or(Some(("Unknown".into(), String::new(), String::new()))),
-        ready(Some(next)),
-    ) else {
-        return;
-    };
-    if before.0 == after.0 {
-        return;
-    }
-    match after.0.as_str() {
-        "False" => {
+    match announcement {
+        PluginAnnouncement::Rejected { message } => {
             ctx.publish(
                 plugin,
                 EventType::Warning,
                 "PluginRejected",
                 "Verify",
-                after.2,
+                message,
             )
             .await
         }
-        "True" if before.0 == "False" => {
+        PluginAnnouncement::Accepted { message } => {
             ctx.publish(
                 plugin,
                 EventType::Normal,
                 "PluginAccepted",
                 "Verify",
-                after.2,
+                message,
             )
             .await
         }
-        _ => {}
+        PluginAnnouncement::SignatureVerdictChanged { from, to } => {
+            ctx.metrics.audit.write(&signature_record(
+                Timestamp::now(),
+                plugin,
+                environment,
+                &from,
+                &to,
+                next.digest.as_deref(),
+            ));
+        }
     }
 }

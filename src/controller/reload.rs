@@ -3,6 +3,8 @@
 //! A mounted ConfigMap changes by kubelet swapping a `..data` symlink, which file watches can
 //! miss, so the directory is watched (a fast path) and also re-read every `poll` (the safety
 //! net). A file that fails to parse keeps the previous config and is logged with its location.
+//! Each reload (applied or refused) is reported with the sha256 of every file before and after,
+//! for the audit trail.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,16 +17,34 @@ use sha2::{Digest, Sha256};
 use crate::config::load_dir;
 use crate::state::SharedConfig;
 
-/// Digest of every file under `dir` (following symlinks), to notice any change cheaply.
-fn fingerprint(dir: &Path) -> Vec<u8> {
+/// `sha256:<hex>` of every file under `dir` (following symlinks) by relative path, to notice
+/// any change cheaply and to say in the audit trail exactly what changed.
+pub type FileDigests = BTreeMap<String, String>;
+
+fn fingerprint(dir: &Path) -> FileDigests {
     let mut files = BTreeMap::new();
     collect(dir, dir, &mut files);
-    let mut hasher = Sha256::new();
-    for (path, contents) in files {
-        hasher.update(path.as_bytes());
-        hasher.update(contents);
-    }
-    hasher.finalize().to_vec()
+    files
+        .into_iter()
+        .map(|(path, contents)| {
+            let digest: String = Sha256::digest(&contents)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            (path, format!("sha256:{digest}"))
+        })
+        .collect()
+}
+
+/// One reload: applied (no error) or refused, with the files before and after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reload {
+    /// Why the new files were refused (the previous config stays).
+    pub error: Option<String>,
+    /// Digests of the files the previous config was read from.
+    pub before: FileDigests,
+    /// Digests of the files now.
+    pub after: FileDigests,
 }
 
 fn collect(root: &Path, dir: &Path, files: &mut BTreeMap<String, Vec<u8>>) {
@@ -54,7 +74,7 @@ fn collect(root: &Path, dir: &Path, files: &mut BTreeMap<String, Vec<u8>>) {
 }
 
 /// [`fingerprint`] off the async runtime (it reads every file).
-async fn read_fingerprint(dir: &Path) -> Vec<u8> {
+async fn read_fingerprint(dir: &Path) -> FileDigests {
     let dir = dir.to_owned();
     tokio::task::spawn_blocking(move || fingerprint(&dir))
         .await
@@ -62,12 +82,12 @@ async fn read_fingerprint(dir: &Path) -> Vec<u8> {
 }
 
 /// Watches `dir` until the process ends; on a change that parses, swaps the config in and
-/// calls `on_reload`.
+/// calls `on_reload`; a change that does not parse is reported to `on_reload` too.
 pub async fn watch(
     dir: PathBuf,
     config: Arc<SharedConfig>,
     poll: Duration,
-    on_reload: impl Fn(bool) + Send + 'static,
+    on_reload: impl Fn(Reload) + Send + 'static,
 ) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -102,7 +122,7 @@ pub async fn watch(
         if current == last {
             continue;
         }
-        last = current;
+        let before = std::mem::replace(&mut last, current.clone());
         let loading = dir.clone();
         let loaded = tokio::task::spawn_blocking(move || load_dir(&loading))
             .await
@@ -117,12 +137,20 @@ pub async fn watch(
                 if *config.current() != loaded {
                     config.replace(loaded);
                     tracing::info!(dir = %dir.display(), "environment config reloaded");
-                    on_reload(true);
+                    on_reload(Reload {
+                        error: None,
+                        before,
+                        after: current,
+                    });
                 }
             }
             Err(error) => {
                 tracing::error!(%error, "environment config not reloaded; keeping the previous one");
-                on_reload(false);
+                on_reload(Reload {
+                    error: Some(error.to_string()),
+                    before,
+                    after: current,
+                });
             }
         }
     }

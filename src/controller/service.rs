@@ -15,14 +15,16 @@ use super::apply::apply_children;
 use super::context::Context;
 use super::error::Error;
 use super::status_patch::patch_status;
-use crate::api::conditions::{reasons, types};
+use crate::api::conditions::reasons;
 use crate::api::{
     CONFIG_HASH_ANNOTATION, MmfPlugin, MmfService, MmfServiceStatus, PluginLoadState,
 };
-use crate::core::policy::{Decision, evaluate_service};
+use crate::core::audit::{AuditPlugin, PluginChange, service_plugin_record};
+use crate::core::policy::{Decision, evaluate_service_with};
 use crate::core::render::render;
 use crate::core::status::{
-    DeploymentState, ServiceObservation, first_sight_conditions, next_service_status,
+    DeploymentState, ServiceAnnouncement, ServiceObservation, deployment_state,
+    first_sight_conditions, next_service_status, service_announcements,
 };
 use crate::state::{ClusterView, environment_of};
 
@@ -59,6 +61,7 @@ pub async fn reconcile(service: Arc<MmfService>, ctx: Arc<Context>) -> Result<Ac
     let old = service.status.as_ref();
     let next = match policy {
         Err(error) => {
+            ctx.metrics.service_observed(&namespace, &name, []);
             let message = error.to_string();
             let observation = ServiceObservation::Blocked {
                 reason: reasons::UNKNOWN_ENVIRONMENT,
@@ -77,7 +80,18 @@ pub async fn reconcile(service: Arc<MmfService>, ctx: Arc<Context>) -> Result<Ac
         Ok(policy) => {
             let plugins: Vec<Arc<MmfPlugin>> = ctx.caches.plugins_in(&namespace);
             let available: Vec<&MmfPlugin> = plugins.iter().map(AsRef::as_ref).collect();
-            let evaluation = evaluate_service(&service, policy, &config, &available);
+            let evaluation = evaluate_service_with(
+                &service,
+                policy,
+                &config,
+                &available,
+                ctx.metrics.signatures.as_ref(),
+            );
+            ctx.metrics.service_observed(
+                &namespace,
+                &name,
+                evaluation.plugins.iter().map(|p| (p.name.clone(), p.state)),
+            );
             let mut deployment = cached_deployment.as_deref().map(deployment_state);
             if evaluation.decision == Decision::Deploy {
                 let loaded: Vec<_> = evaluation.loaded().collect();
@@ -114,7 +128,6 @@ pub async fn reconcile(service: Arc<MmfService>, ctx: Arc<Context>) -> Result<Ac
                     }
                 }
             }
-            announce_plugins(&ctx, &service, old, &evaluation).await;
             let observation = ServiceObservation::Evaluated {
                 evaluation: &evaluation,
                 deployment,
@@ -131,7 +144,9 @@ pub async fn reconcile(service: Arc<MmfService>, ctx: Arc<Context>) -> Result<Ac
     };
     if let Some(next) = next {
         patch_status(&ctx.client, service.as_ref(), &next).await?;
-        announce_blocked(&ctx, &service, old, &next).await;
+        for announcement in service_announcements(old, &next) {
+            announce(&ctx, &service, &environment, announcement).await;
+        }
     }
     Ok(Action::await_change())
 }
@@ -189,85 +204,59 @@ fn config_hash(deployment: &Deployment) -> Option<String> {
         .cloned()
 }
 
-/// Reads readiness the way `kubectl rollout status` does.
-pub fn deployment_state(deployment: &Deployment) -> DeploymentState {
-    let status = deployment.status.clone().unwrap_or_default();
-    let desired = deployment
-        .spec
-        .as_ref()
-        .and_then(|s| s.replicas)
-        .unwrap_or(1);
-    let available = status
-        .conditions
-        .unwrap_or_default()
-        .iter()
-        .any(|c| c.type_ == "Available" && c.status == "True");
-    DeploymentState {
-        desired,
-        ready: status.ready_replicas.unwrap_or(0),
-        updated: status.updated_replicas.unwrap_or(0),
-        available: available || desired == 0,
-        observed: status.observed_generation.unwrap_or(0)
-            >= deployment.metadata.generation.unwrap_or(0),
-    }
-}
-
-/// A Warning event for each plugin newly skipped (lenient) or rejected (strict).
-async fn announce_plugins(
+/// Plugins newly skipped (lenient) or rejected (strict) and a newly blocked rollout become
+/// Warning events (for the service owner); every plugin state change becomes an audit record
+/// (for the security team).
+async fn announce(
     ctx: &Context,
     service: &MmfService,
-    old: Option<&MmfServiceStatus>,
-    evaluation: &crate::core::policy::ServiceEvaluation<'_>,
+    environment: &str,
+    announcement: ServiceAnnouncement,
 ) {
-    for plugin in &evaluation.plugins {
-        let (reason, state) = match plugin.state {
-            PluginLoadState::Skipped if evaluation.decision == Decision::Deploy => {
-                ("PluginSkipped", PluginLoadState::Skipped)
-            }
-            PluginLoadState::Rejected => ("PluginRejected", PluginLoadState::Rejected),
-            _ => continue,
-        };
-        let before = old
-            .and_then(|s| s.plugins.iter().find(|p| p.name == plugin.name))
-            .map(|p| p.state);
-        if before != Some(state) {
-            let note = format!(
-                "{}: {}",
-                plugin.name,
-                plugin.reason.as_deref().unwrap_or("not loaded")
-            );
-            ctx.publish(service, EventType::Warning, reason, "ResolvePlugins", note)
+    match announcement {
+        ServiceAnnouncement::PluginState {
+            plugin,
+            version,
+            digest,
+            from,
+            to,
+            reason,
+            blocked,
+        } => {
+            ctx.metrics.audit.write(&service_plugin_record(
+                Timestamp::now(),
+                service,
+                environment,
+                PluginChange {
+                    plugin: AuditPlugin {
+                        name: plugin.clone(),
+                        version,
+                        digest,
+                    },
+                    from,
+                    to,
+                    reason: reason.as_deref(),
+                    blocked,
+                },
+            ));
+            let event = match to {
+                PluginLoadState::Skipped if !blocked => "PluginSkipped",
+                PluginLoadState::Rejected => "PluginRejected",
+                _ => return,
+            };
+            let note = format!("{plugin}: {}", reason.as_deref().unwrap_or("not loaded"));
+            ctx.publish(service, EventType::Warning, event, "ResolvePlugins", note)
                 .await;
         }
-    }
-}
-
-/// A Warning event when a strict environment starts blocking the rollout.
-async fn announce_blocked(
-    ctx: &Context,
-    service: &MmfService,
-    old: Option<&MmfServiceStatus>,
-    next: &MmfServiceStatus,
-) {
-    let stalled = |status: Option<&MmfServiceStatus>| {
-        status
-            .and_then(|s| s.conditions.iter().find(|c| c.type_ == types::STALLED))
-            .is_some_and(|c| c.status == "True")
-    };
-    if stalled(Some(next)) && !stalled(old) {
-        let message = next
-            .conditions
-            .iter()
-            .find(|c| c.type_ == types::READY)
-            .map(|c| c.message.clone())
-            .unwrap_or_default();
-        ctx.publish(
-            service,
-            EventType::Warning,
-            "RolloutBlocked",
-            "Rollout",
-            message,
-        )
-        .await;
+        ServiceAnnouncement::RolloutBlocked { message } => {
+            ctx.publish(
+                service,
+                EventType::Warning,
+                "RolloutBlocked",
+                "Rollout",
+                message,
+            )
+            .await;
+        }
     }
 }

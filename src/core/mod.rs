@@ -3,6 +3,7 @@
 //! the CLI, the webhook and the controller gather inputs, call these functions and write the
 //! results, so all three apply the same rules.
 
+pub mod audit;
 pub mod drift;
 pub mod environment;
 pub mod limits;
@@ -17,4 +18,5 @@ pub mod resolve;
 pub mod schema_check;
 pub mod signature;
 pub mod status;
+pub mod verdict_cache;
 pub mod violation;

@@ -39,13 +39,6 @@ pub enum DependencyProblem {
         requirement: String,
         found: String,
     },
-    /// The requirement string is not a semver requirement.
-    BadRequirement {
-        plugin: String,
-        dependency: String,
-        requirement: String,
-        error: String,
-    },
 }
 
 /// Checks `plugin`'s required dependencies against the plugins loadable in the service.
@@ -56,17 +49,10 @@ pub fn dependency_problems(
 ) -> Vec<DependencyProblem> {
     let mut problems = Vec::new();
     for dependency in &plugin.spec.dependencies {
-        let requirement = match VersionReq::parse(&dependency.version) {
-            Ok(requirement) => requirement,
-            Err(error) => {
-                problems.push(DependencyProblem::BadRequirement {
-                    plugin: plugin_name.to_owned(),
-                    dependency: dependency.name.clone(),
-                    requirement: dependency.version.clone(),
-                    error: error.to_string(),
-                });
-                continue;
-            }
+        // `evaluate_plugin` rejects a plugin whose requirements do not parse (InvalidSpec)
+        // before resolution, so only loadable plugins with valid requirements get here.
+        let Ok(requirement) = VersionReq::parse(&dependency.version) else {
+            continue;
         };
         match loadable.get(&dependency.name) {
             None => problems.push(DependencyProblem::Missing {

@@ -4,6 +4,14 @@
 //! changed, so a steady-state reconcile writes nothing. A condition keeps its
 //! `lastTransitionTime` unless its `status` flips (API conventions).
 
+mod announce;
+
+pub use announce::{
+    PluginAnnouncement, PluginState, ServiceAnnouncement, SignatureVerdict, plugin_announcements,
+    service_announcements,
+};
+
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use super::policy::{Decision, PluginEvaluation, ServiceEvaluation, SignatureCheck};
@@ -315,6 +323,29 @@ impl DeploymentState {
     /// Rolled out and serving: the current template everywhere, the minimum available.
     pub fn is_available(&self) -> bool {
         self.available && self.observed && self.updated >= self.desired
+    }
+}
+
+/// The [`DeploymentState`] of a Deployment, read the way `kubectl rollout status` does.
+pub fn deployment_state(deployment: &Deployment) -> DeploymentState {
+    let status = deployment.status.clone().unwrap_or_default();
+    let desired = deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.replicas)
+        .unwrap_or(1);
+    let available = status
+        .conditions
+        .unwrap_or_default()
+        .iter()
+        .any(|c| c.type_ == "Available" && c.status == "True");
+    DeploymentState {
+        desired,
+        ready: status.ready_replicas.unwrap_or(0),
+        updated: status.updated_replicas.unwrap_or(0),
+        available: available || desired == 0,
+        observed: status.observed_generation.unwrap_or(0)
+            >= deployment.metadata.generation.unwrap_or(0),
     }
 }
 

@@ -232,7 +232,7 @@ pub async fn serve_on(
     health: WebhookHealth,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WebhookError> {
-    let cell = Arc::new(CertCell::default());
+    let cell = Arc::new(CertCell::reporting_expiry(metrics.certificate_expiry()));
     let maintenance = match &options.tls {
         TlsSource::SelfManaged => {
             let pass = SelfManagedPass::new(&options, client, cell.clone(), health.clone());

@@ -15,9 +15,11 @@ use kube::core::{DynamicObject, Status};
 use serde::de::DeserializeOwned;
 
 use crate::api::{GROUP, MmfPlugin, MmfService, VERSION};
-use crate::config::{ConfigSet, LoadingMode};
+use crate::config::ConfigSet;
 use crate::core::limits::{MAX_DEPTH, check_depth};
-use crate::core::policy::{evaluate_plugin, evaluate_service};
+use crate::core::policy::{
+    Direct, Outcome, Scope, SignatureVerifier, evaluate_plugin_with, evaluate_service_with, outcome,
+};
 use crate::core::violation::Violation;
 use crate::state::{ClusterView, environment_of};
 
@@ -55,6 +57,10 @@ pub struct Verdict {
     pub warnings: Vec<String>,
     /// The environment the decision was made for, when one was determined.
     pub environment: Option<String>,
+    /// Admit, warn or deny (a request we cannot read is a denial).
+    pub outcome: Outcome,
+    /// Every policy violation found, for the audit record and the denial counters.
+    pub violations: Vec<Violation>,
 }
 
 impl Verdict {
@@ -64,8 +70,14 @@ impl Verdict {
             code: 0,
             reason: "",
             message: String::new(),
+            outcome: if warnings.is_empty() {
+                Outcome::Admit
+            } else {
+                Outcome::Warn
+            },
             warnings,
             environment,
+            violations: Vec::new(),
         }
     }
 
@@ -77,6 +89,8 @@ impl Verdict {
             message,
             warnings,
             environment,
+            outcome: Outcome::Deny,
+            violations: Vec::new(),
         }
     }
 
@@ -88,6 +102,8 @@ impl Verdict {
             message,
             warnings: Vec::new(),
             environment: None,
+            outcome: Outcome::Deny,
+            violations: Vec::new(),
         }
     }
 
@@ -135,6 +151,17 @@ pub fn decide(
     config: &ConfigSet,
     default_environment: &str,
     view: &dyn ClusterView,
+) -> Verdict {
+    decide_with(request, config, default_environment, view, &Direct)
+}
+
+/// [`decide`] with signatures checked by `verifier` (the operator's verdict cache).
+pub fn decide_with(
+    request: &AdmissionRequest<DynamicObject>,
+    config: &ConfigSet,
+    default_environment: &str,
+    view: &dyn ClusterView,
+    verifier: &dyn SignatureVerifier,
 ) -> Verdict {
     if matches!(request.operation, Operation::Delete | Operation::Connect) {
         return Verdict::allow(Vec::new(), None);
@@ -210,7 +237,7 @@ pub fn decide(
                 Ok(plugin) => plugin,
                 Err(message) => return Verdict::bad_request(message),
             };
-            evaluate_plugin(&plugin, policy, config).violations
+            evaluate_plugin_with(&plugin, policy, config, verifier).violations
         }
         ReviewedKind::Service => {
             let service: MmfService = match typed(object, &namespace, kind) {
@@ -219,21 +246,24 @@ pub fn decide(
             };
             let plugins: Vec<Arc<MmfPlugin>> = view.plugins_in(&namespace);
             let available: Vec<&MmfPlugin> = plugins.iter().map(Arc::as_ref).collect();
-            evaluate_service(&service, policy, config, &available).violations
+            evaluate_service_with(&service, policy, config, &available, verifier).violations
         }
     };
 
-    let strict = policy.plugins.loading == LoadingMode::Strict;
-    let blocking = violations.iter().any(|v| !v.kind.is_referential());
-    if strict && blocking && !spec_unchanged(request) {
-        return Verdict::forbid(
+    let judged = outcome(&violations, policy.plugins.loading, Scope::Admission);
+    if judged == Outcome::Deny && !spec_unchanged(request) {
+        let mut verdict = Verdict::forbid(
             denial_message(kind, &environment_name, &violations),
             warnings,
             Some(environment_name),
         );
+        verdict.violations = violations;
+        return verdict;
     }
     warnings.extend(violations.iter().map(Violation::to_string));
-    Verdict::allow(warnings, Some(environment_name))
+    let mut verdict = Verdict::allow(warnings, Some(environment_name));
+    verdict.violations = violations;
+    verdict
 }
 
 /// An update that leaves `spec` as it was (labels, annotations, finalizers) is not re-judged:

@@ -19,12 +19,16 @@ use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tracing::field::Empty;
 
 use super::configuration::VALIDATE_PATH;
-use super::review::{decide, reviewed_kind};
+use super::review::{ReviewedKind, Verdict, decide_with, reviewed_kind};
+use crate::audit::AuditLog;
+use crate::controller::metrics::{Metrics, SignatureVerdicts};
+use crate::core::audit::admission_record;
 use crate::state::{ClusterView, SharedConfig};
 
 /// Largest AdmissionReview accepted (see the limit's own documentation).
@@ -39,8 +43,8 @@ pub struct RequestLabels {
     pub namespace: String,
     /// `CREATE`, `UPDATE`, ...
     pub operation: String,
-    /// `true` or `false`.
-    pub allowed: String,
+    /// `admit`, `warn` or `deny`.
+    pub outcome: String,
     /// `true` for `kubectl --dry-run=server` and similar.
     pub dry_run: String,
 }
@@ -52,13 +56,29 @@ pub struct KindLabels {
     pub kind: String,
 }
 
+/// Labels of `mmf_admission_plugin_denials`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DenialLabels {
+    /// Namespace of the plugin.
+    pub namespace: String,
+    /// Name of the plugin.
+    pub plugin: String,
+    /// CamelCase reason of a violation (`SignatureMissing`), one count per distinct reason.
+    pub reason: String,
+}
+
 type HistogramFamily = Family<KindLabels, Histogram, fn() -> Histogram>;
 
-/// The webhook's metrics; cheap to clone (shared counters).
+/// The webhook's metrics, its audit log and the signature verdict cache it shares with the
+/// controllers; cheap to clone (shared counters).
 #[derive(Clone, Debug)]
 pub struct AdmissionMetrics {
     requests: Family<RequestLabels, Counter>,
     duration: HistogramFamily,
+    denials: Family<DenialLabels, Counter>,
+    certificate_expiry: Gauge,
+    audit: AuditLog,
+    signatures: Arc<SignatureVerdicts>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -72,6 +92,19 @@ impl AdmissionMetrics {
         AdmissionMetrics {
             requests: Family::default(),
             duration: Family::new_with_constructor(latency_histogram),
+            denials: Family::default(),
+            certificate_expiry: Gauge::default(),
+            audit: AuditLog::default(),
+            signatures: Arc::new(SignatureVerdicts::default()),
+        }
+    }
+
+    /// Shares the controllers' audit log and signature verdict cache (`mmf run`).
+    pub fn sharing(self, controllers: &Metrics) -> AdmissionMetrics {
+        AdmissionMetrics {
+            audit: controllers.audit.clone(),
+            signatures: Arc::clone(&controllers.signatures),
+            ..self
         }
     }
 
@@ -79,9 +112,44 @@ impl AdmissionMetrics {
     pub fn requests(&self) -> &Family<RequestLabels, Counter> {
         &self.requests
     }
+
+    /// Plugin denials, by namespace, plugin and reason.
+    pub fn denials(&self) -> &Family<DenialLabels, Counter> {
+        &self.denials
+    }
+
+    /// The gauge the served certificate's notAfter is written to.
+    pub fn certificate_expiry(&self) -> Gauge {
+        self.certificate_expiry.clone()
+    }
+
+    /// Counts a denied MmfPlugin once per distinct violation reason (dry runs are not
+    /// counted: nothing was stored or refused for good).
+    fn count_denial(&self, request: &AdmissionRequest<DynamicObject>, verdict: &Verdict) {
+        if verdict.allowed || request.dry_run {
+            return;
+        }
+        let mut reasons: Vec<&str> = verdict.violations.iter().map(|v| v.kind.reason()).collect();
+        if reasons.is_empty() {
+            reasons.push(verdict.reason);
+        }
+        reasons.sort_unstable();
+        reasons.dedup();
+        for reason in reasons {
+            self.denials
+                .get_or_create(&DenialLabels {
+                    namespace: request.namespace.clone().unwrap_or_default(),
+                    plugin: request.name.clone(),
+                    reason: reason.to_owned(),
+                })
+                .inc();
+        }
+    }
 }
 
-/// Registers `mmf_admission_requests` and `mmf_admission_duration_seconds` in `registry`.
+/// Registers `mmf_admission_requests`, `mmf_admission_duration_seconds`,
+/// `mmf_admission_plugin_denials` and `mmf_webhook_certificate_expiry_timestamp_seconds` in
+/// `registry`.
 pub fn metrics(registry: &mut Registry) -> AdmissionMetrics {
     let metrics = AdmissionMetrics::unregistered();
     registry.register(
@@ -93,6 +161,16 @@ pub fn metrics(registry: &mut Registry) -> AdmissionMetrics {
         "mmf_admission_duration_seconds",
         "Time to decide one admission review",
         metrics.duration.clone(),
+    );
+    registry.register(
+        "mmf_admission_plugin_denials",
+        "MmfPlugins denied by a strict environment, per namespace, plugin and violation reason",
+        metrics.denials.clone(),
+    );
+    registry.register(
+        "mmf_webhook_certificate_expiry_timestamp_seconds",
+        "notAfter of the served webhook certificate, Unix seconds",
+        metrics.certificate_expiry.clone(),
     );
     metrics
 }
@@ -210,11 +288,12 @@ async fn validate(
     span.record("dry_run", request.dry_run);
 
     let config = state.config.current();
-    let verdict = decide(
+    let verdict = decide_with(
         &request,
         &config,
         state.config.default_environment(),
         state.view.as_ref(),
+        state.metrics.signatures.as_ref(),
     );
     span.record("allowed", verdict.allowed);
     if verdict.allowed {
@@ -229,10 +308,23 @@ async fn validate(
             kind: kind.to_owned(),
             namespace,
             operation: operation.to_owned(),
-            allowed: verdict.allowed.to_string(),
+            outcome: verdict.outcome.as_str().to_owned(),
             dry_run: request.dry_run.to_string(),
         })
         .inc();
+    if let Some(reviewed) = reviewed_kind(&request) {
+        if reviewed == ReviewedKind::Plugin {
+            state.metrics.count_denial(&request, &verdict);
+        }
+        state.metrics.audit.write(&admission_record(
+            k8s_openapi::jiff::Timestamp::now(),
+            &request,
+            reviewed.as_str(),
+            verdict.environment.as_deref(),
+            verdict.outcome,
+            &verdict.violations,
+        ));
+    }
     state
         .metrics
         .duration

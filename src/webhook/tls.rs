@@ -43,11 +43,26 @@ pub fn certified_key(cert_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKey, St
 #[derive(Debug, Default)]
 pub struct CertCell {
     current: RwLock<Option<Arc<CertifiedKey>>>,
+    /// `mmf_webhook_certificate_expiry_timestamp_seconds`: notAfter of what is served.
+    expiry: prometheus_client::metrics::gauge::Gauge,
 }
 
 impl CertCell {
+    /// A cell that reports the served certificate's notAfter (Unix seconds) in `expiry`.
+    pub fn reporting_expiry(expiry: prometheus_client::metrics::gauge::Gauge) -> CertCell {
+        CertCell {
+            current: RwLock::default(),
+            expiry,
+        }
+    }
+
     /// Replaces the certificate for every later handshake.
     pub fn store(&self, key: CertifiedKey) {
+        if let Some(leaf) = key.cert.first()
+            && let Ok(info) = super::certs::CertInfo::from_der(leaf, "the serving certificate")
+        {
+            self.expiry.set(info.not_after);
+        }
         let mut guard = match self.current.write() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),

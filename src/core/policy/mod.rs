@@ -5,9 +5,13 @@
 //! resolves a service's plugins (environment defaults included), judges the service and
 //! decides what to deploy.
 
+mod outcome;
 mod service;
 
-pub use service::{Decision, PluginOutcome, ServiceEvaluation, evaluate_service};
+pub use outcome::{Outcome, Scope, outcome};
+pub use service::{
+    Decision, PluginOutcome, ServiceEvaluation, evaluate_service, evaluate_service_with,
+};
 
 use serde_json::Value;
 
@@ -15,7 +19,7 @@ use super::plugin_config::{ConfigProblem, merged_config, validate_config};
 use super::signature::{self, SignatureError, Verified};
 use super::violation::{ObjectRef, Violation, ViolationKind};
 use crate::api::{MmfPlugin, MmfService};
-use crate::config::{ConfigSet, EnvironmentPolicy};
+use crate::config::{ConfigSet, EnvironmentPolicy, TrustedKey};
 
 /// Environment variables the operator sets; a service may not override them, or it could
 /// claim another environment.
@@ -80,12 +84,51 @@ pub(super) fn service_ref(service: &MmfService) -> ObjectRef {
     }
 }
 
+/// How the policy checks a signature. The same plugin and keys always give the same verdict,
+/// so the operator passes a verifier that remembers verdicts (an admission review re-judges
+/// every plugin a service requests); the CLI verifies directly.
+pub trait SignatureVerifier: Sync {
+    /// [`signature::verify`], or a remembered result of it; `digest` is the `sha256:` digest of
+    /// this plugin's payload when the caller has computed it already (it must be exactly that).
+    fn verify(
+        &self,
+        plugin: &MmfPlugin,
+        digest: Option<&str>,
+        trusted: &[TrustedKey],
+    ) -> Result<Verified, SignatureError>;
+}
+
+/// Verifies every time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Direct;
+
+impl SignatureVerifier for Direct {
+    fn verify(
+        &self,
+        plugin: &MmfPlugin,
+        _digest: Option<&str>,
+        trusted: &[TrustedKey],
+    ) -> Result<Verified, SignatureError> {
+        signature::verify(plugin, trusted)
+    }
+}
+
 /// Judges a plugin on its own against `environment`: signature, digest pinning, a valid
 /// version and dependency ranges, and its configuration against its schema.
 pub fn evaluate_plugin(
     plugin: &MmfPlugin,
     environment: &EnvironmentPolicy,
     configs: &ConfigSet,
+) -> PluginEvaluation {
+    evaluate_plugin_with(plugin, environment, configs, &Direct)
+}
+
+/// [`evaluate_plugin`] with the signature checked by `verifier`.
+pub fn evaluate_plugin_with(
+    plugin: &MmfPlugin,
+    environment: &EnvironmentPolicy,
+    configs: &ConfigSet,
+    verifier: &dyn SignatureVerifier,
 ) -> PluginEvaluation {
     let object = plugin_ref(plugin);
     let security = &environment.plugins.security;
@@ -100,7 +143,7 @@ pub fn evaluate_plugin(
     let digest = signature::payload(plugin)
         .ok()
         .map(|payload| signature::digest(&payload));
-    let signature = match signature::verify(plugin, &security.trusted_keys) {
+    let signature = match verifier.verify(plugin, digest.as_deref(), &security.trusted_keys) {
         Ok(verified) => SignatureCheck::Verified(verified),
         Err(_) if !security.require_signature => SignatureCheck::NotRequired,
         Err(error) => {

@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::outcome::{Outcome, Scope, outcome};
 use super::{
-    PluginEvaluation, RESERVED_ENV_VARS, describe_config_problem, evaluate_plugin,
-    is_pinned_by_digest, service_ref,
+    Direct, PluginEvaluation, RESERVED_ENV_VARS, SignatureVerifier, describe_config_problem,
+    evaluate_plugin_with, is_pinned_by_digest, service_ref,
 };
 use crate::api::{MmfPlugin, MmfService, PluginLoadState};
 use crate::config::{ConfigSet, EnvironmentPolicy, LoadingMode};
@@ -71,6 +72,17 @@ pub fn evaluate_service<'a>(
     configs: &ConfigSet,
     available: &[&'a MmfPlugin],
 ) -> ServiceEvaluation<'a> {
+    evaluate_service_with(service, environment, configs, available, &Direct)
+}
+
+/// [`evaluate_service`] with plugin signatures checked by `verifier`.
+pub fn evaluate_service_with<'a>(
+    service: &MmfService,
+    environment: &EnvironmentPolicy,
+    configs: &ConfigSet,
+    available: &[&'a MmfPlugin],
+    verifier: &dyn SignatureVerifier,
+) -> ServiceEvaluation<'a> {
     let object = service_ref(service);
     let mut violations = service_violations(service, environment, &object);
     let (requested, overrides) =
@@ -107,7 +119,7 @@ pub fn evaluate_service<'a>(
             unloaded.insert(request.name.clone(), message);
             continue;
         };
-        let evaluation = evaluate_plugin(plugin, environment, configs);
+        let evaluation = evaluate_plugin_with(plugin, environment, configs, verifier);
         if let Some(first) = evaluation.violations.first() {
             let message = format!(
                 "plugin {:?} violates the {} policy: {}{}",
@@ -170,7 +182,7 @@ pub fn evaluate_service<'a>(
         &mut violations,
     );
 
-    let decision = if mode == LoadingMode::Strict && !violations.is_empty() {
+    let decision = if outcome(&violations, mode, Scope::Rollout) == Outcome::Deny {
         Decision::Blocked
     } else {
         Decision::Deploy
@@ -322,17 +334,6 @@ fn describe_dependency_problem(
             ViolationKind::DependencyVersionMismatch,
             format!(
                 "plugin {plugin:?} requires plugin {dependency:?} at {requirement}, but version {found} is installed: apply a matching version of {dependency} or update {plugin}'s dependency"
-            ),
-        ),
-        DependencyProblem::BadRequirement {
-            plugin,
-            dependency,
-            requirement,
-            error,
-        } => (
-            ViolationKind::InvalidSpec,
-            format!(
-                "plugin {plugin:?} has an invalid version requirement {requirement:?} on {dependency:?}: {error}"
             ),
         ),
     }
