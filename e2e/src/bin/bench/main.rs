@@ -16,6 +16,7 @@ mod operator;
 mod raw;
 mod report;
 mod scenarios;
+mod steady;
 mod workload;
 
 use std::path::PathBuf;
@@ -116,22 +117,22 @@ async fn run(args: &Args) -> Result<(), scenarios::BenchError> {
     }
     if all || args.scenario == Scenario::Quiet {
         for n in sizes(&[1000]) {
-            scenarios::quiet(&setup, n).await?;
+            steady::quiet(&setup, n).await?;
         }
     }
     if all || args.scenario == Scenario::Memory {
         for n in sizes(&[1000, 5000]) {
-            scenarios::memory(&setup, n).await?;
+            steady::memory(&setup, n).await?;
         }
     }
     if all || args.scenario == Scenario::Startup {
         for n in sizes(&[5000]) {
-            scenarios::startup(&setup, n).await?;
+            steady::startup(&setup, n).await?;
         }
     }
     if all || args.scenario == Scenario::Render {
         for n in sizes(&[1000]) {
-            scenarios::render(&setup, n).await?;
+            steady::render(&setup, n).await?;
         }
     }
     Ok(())

@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
 use kube::Api;
-use kube::api::{DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::{DynamicObject, Patch, PatchParams};
 use serde_json::json;
 
 use crate::cluster::{Cluster, ServerKind, repo};
 use crate::operator::{Operator, process_memory};
 use crate::raw;
-use crate::report::{Table, mib, millis, ratio, secs};
+use crate::report::{Table, ratio, secs};
 use crate::workload::{
     Workload, count_children, create_all, plugin_resource, service_resource, wait_services_ready,
 };
@@ -64,7 +64,7 @@ pub struct Setup {
     pub quiet: Duration,
 }
 
-const NAMESPACE: &str = "bench";
+pub const NAMESPACE: &str = "bench";
 const OPERATOR: &str = "mmf-operator";
 
 /// Time allowed for `n` services to converge (generous: the figure is printed, not asserted).
@@ -73,7 +73,7 @@ fn convergence_timeout(n: usize) -> Duration {
 }
 
 /// The operator's requests (its User-Agent), without the lease traffic, by verb.
-fn operator_requests(cluster: &Cluster) -> Option<BTreeMap<String, u64>> {
+pub fn operator_requests(cluster: &Cluster) -> Option<BTreeMap<String, u64>> {
     let stats = cluster.stats()?;
     let mut by_verb = BTreeMap::new();
     for (key, count) in &stats.counts {
@@ -84,7 +84,7 @@ fn operator_requests(cluster: &Cluster) -> Option<BTreeMap<String, u64>> {
     Some(by_verb)
 }
 
-fn lease_requests(cluster: &Cluster) -> u64 {
+pub fn lease_requests(cluster: &Cluster) -> u64 {
     cluster.stats().map_or(0, |stats| {
         stats
             .counts
@@ -95,7 +95,7 @@ fn lease_requests(cluster: &Cluster) -> u64 {
     })
 }
 
-fn writes(by_verb: &BTreeMap<String, u64>) -> u64 {
+pub fn writes(by_verb: &BTreeMap<String, u64>) -> u64 {
     ["create", "update", "patch", "delete", "deletecollection"]
         .iter()
         .map(|v| by_verb.get(*v).copied().unwrap_or(0))
@@ -104,7 +104,7 @@ fn writes(by_verb: &BTreeMap<String, u64>) -> u64 {
 
 /// Waits until the operator has made no request (leases aside) for 2 s; on a real server, until
 /// its reconcile counter has stood still for 2 s.
-async fn settle(cluster: &Cluster, operator: &Operator) -> Duration {
+pub async fn settle(cluster: &Cluster, operator: &Operator) -> Duration {
     let started = Instant::now();
     let sample = || match operator_requests(cluster) {
         Some(by_verb) => by_verb.values().sum::<u64>() as f64,
@@ -125,14 +125,14 @@ async fn settle(cluster: &Cluster, operator: &Operator) -> Duration {
 
 /// A cluster with the workload's namespace and plugins, an operator, and the services created
 /// and Ready. Returns the creating client's time and the time to the last Ready.
-struct Converged {
-    cluster: Cluster,
-    operator: Operator,
-    creating: Duration,
-    ready: Duration,
+pub struct Converged {
+    pub cluster: Cluster,
+    pub operator: Operator,
+    pub creating: Duration,
+    pub ready: Duration,
 }
 
-async fn converge(
+pub async fn converge(
     setup: &Setup,
     workload: &Workload,
     label: &str,
@@ -178,7 +178,7 @@ async fn converge(
 }
 
 /// `mmf render` of the workload: its output and how long it took, with its peak memory.
-fn render_workload(
+pub fn render_workload(
     setup: &Setup,
     workload: &Workload,
     dir: &Path,
@@ -437,216 +437,6 @@ pub async fn requests(setup: &Setup, n: usize) -> Result<(), BenchError> {
             ratio(writes(&change) as f64, k as f64)
         ));
     }
-    table.print();
-    Ok(())
-}
-
-/// `quiet`: writes per minute of a settled operator.
-pub async fn quiet(setup: &Setup, n: usize) -> Result<(), BenchError> {
-    let workload = Workload::new(NAMESPACE, n, setup.plugins);
-    let Converged {
-        cluster, operator, ..
-    } = converge(setup, &workload, "quiet").await?;
-    settle(&cluster, &operator).await;
-    cluster.reset_stats();
-    let applies_before = operator.metric_sum("mmf_child_applies_total");
-    tokio::time::sleep(setup.quiet).await;
-    let minutes = setup.quiet.as_secs_f64() / 60.0;
-    let applies = operator.metric_sum("mmf_child_applies_total") - applies_before;
-    let mut table = Table::new(
-        format!(
-            "quiet: {n} settled MmfServices for {} s ({:?} server)",
-            setup.quiet.as_secs(),
-            setup.server
-        ),
-        &["requests", "count", "per minute"],
-    );
-    if let Some(by_verb) = operator_requests(&cluster) {
-        let w = writes(&by_verb);
-        let watches = by_verb.get("watch").copied().unwrap_or(0);
-        let reads: u64 = by_verb.values().sum::<u64>() - w - watches;
-        table.row(vec![
-            "object writes".into(),
-            w.to_string(),
-            format!("{:.1}", w as f64 / minutes),
-        ]);
-        table.row(vec![
-            "object reads (get, list)".into(),
-            reads.to_string(),
-            format!("{:.1}", reads as f64 / minutes),
-        ]);
-        table.row(vec![
-            "watches opened".into(),
-            watches.to_string(),
-            format!("{:.1}", watches as f64 / minutes),
-        ]);
-        let leases = lease_requests(&cluster);
-        table.row(vec![
-            "lease requests".into(),
-            leases.to_string(),
-            format!("{:.1}", leases as f64 / minutes),
-        ]);
-        table.footer(format!(
-            "object writes per minute: {:.1}",
-            w as f64 / minutes
-        ));
-    } else {
-        table.row(vec![
-            "child applies (operator metric)".into(),
-            format!("{applies}"),
-            format!("{:.1}", applies / minutes),
-        ]);
-        table.footer(format!(
-            "child applies per minute: {:.1}",
-            applies / minutes
-        ));
-    }
-    table.print();
-    Ok(())
-}
-
-/// The JSON size of what the operator caches: its custom resources, its children, namespaces.
-async fn cached_json(cluster: &Cluster) -> Result<u64, BenchError> {
-    let mut total = 0u64;
-    let owned = ListParams::default().labels("app.kubernetes.io/managed-by=mmf-operator");
-    let sets = [
-        (plugin_resource(), ListParams::default()),
-        (service_resource(), ListParams::default()),
-        (
-            kube::api::ApiResource::erase::<k8s_openapi::api::apps::v1::Deployment>(&()),
-            owned.clone(),
-        ),
-        (
-            kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&()),
-            owned.clone(),
-        ),
-        (
-            kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::Service>(&()),
-            owned,
-        ),
-        (
-            kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::Namespace>(&()),
-            ListParams::default(),
-        ),
-    ];
-    for (resource, params) in sets {
-        let api: Api<DynamicObject> = Api::all_with(cluster.client.clone(), &resource);
-        let list = api
-            .list(&params)
-            .await
-            .map_err(|e| BenchError::api(format!("listing {}", resource.plural), e))?;
-        for item in list.items {
-            total += serde_json::to_vec(&item).map_or(0, |v| v.len() as u64);
-        }
-    }
-    Ok(total)
-}
-
-/// `memory`: RSS once converged, beside the JSON it caches; the peak during a restart.
-pub async fn memory(setup: &Setup, n: usize) -> Result<(), BenchError> {
-    let workload = Workload::new(NAMESPACE, n, setup.plugins);
-    let Converged {
-        cluster, operator, ..
-    } = converge(setup, &workload, "memory").await?;
-    settle(&cluster, &operator).await;
-    let settled = operator.memory();
-    let json = cached_json(&cluster).await?;
-    operator.stop()?;
-    let restarted = Operator::start(&setup.mmf, &cluster, "memory-restart")?;
-    settle(&cluster, &restarted).await;
-    let after = restarted.memory();
-    let mut table = Table::new(
-        format!(
-            "memory: {n} MmfServices x {} plugins + {} children ({:?} server)",
-            setup.plugins,
-            3 * n,
-            setup.server
-        ),
-        &["measure", "value"],
-    );
-    table.row(vec!["RSS once converged".into(), mib(settled.rss)]);
-    table.row(vec![
-        "peak (VmHWM) while converging".into(),
-        mib(settled.peak),
-    ]);
-    table.row(vec!["JSON of the cached objects".into(), mib(json)]);
-    table.row(vec!["RSS after a restart, settled".into(), mib(after.rss)]);
-    table.row(vec!["peak during the restart".into(), mib(after.peak)]);
-    table.footer(format!(
-        "RSS/cached JSON: {}; restart peak/settled RSS: {}",
-        ratio(settled.rss as f64, json as f64),
-        ratio(after.peak as f64, settled.rss as f64)
-    ));
-    table.print();
-    Ok(())
-}
-
-/// `startup`: process start to ready, and to the end of the first pass, with N services.
-pub async fn startup(setup: &Setup, n: usize) -> Result<(), BenchError> {
-    let workload = Workload::new(NAMESPACE, n, setup.plugins);
-    let Converged {
-        cluster, operator, ..
-    } = converge(setup, &workload, "startup").await?;
-    settle(&cluster, &operator).await;
-    operator.stop()?;
-    cluster.reset_stats();
-    let restarted = Operator::start(&setup.mmf, &cluster, "startup-restart")?;
-    let ready = restarted.ready;
-    let leading = restarted.started.elapsed();
-    let first_pass = leading + settle(&cluster, &restarted).await;
-    let writes_after = operator_requests(&cluster).map(|r| writes(&r));
-    let mut table = Table::new(
-        format!(
-            "startup: {n} settled MmfServices ({:?} server)",
-            setup.server
-        ),
-        &["measure", "value"],
-    );
-    table.row(vec![
-        "process start -> /readyz 200 (caches synced)".into(),
-        millis(ready),
-    ]);
-    table.row(vec![
-        "process start -> leading (lease taken)".into(),
-        millis(leading),
-    ]);
-    table.row(vec![
-        "process start -> first pass done (requests stop)".into(),
-        millis(first_pass),
-    ]);
-    table.row(vec![
-        "object writes in the first pass".into(),
-        writes_after.map_or("n/a".into(), |w| w.to_string()),
-    ]);
-    table.footer(format!("ready after {}", secs(ready)));
-    table.print();
-    Ok(())
-}
-
-/// `render`: `mmf render` of N services.
-pub async fn render(setup: &Setup, n: usize) -> Result<(), BenchError> {
-    let workload = Workload::new(NAMESPACE, n, setup.plugins);
-    let dir = std::env::temp_dir().join(format!("mmf-bench-render-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| BenchError::io(&dir, e))?;
-    let result = render_workload(setup, &workload, &dir);
-    let _ = std::fs::remove_dir_all(&dir);
-    let (text, wall, peak) = result?;
-    let documents = text.matches("\nkind: ").count() + usize::from(text.starts_with("kind: "));
-    let mut table = Table::new(
-        format!(
-            "render: mmf render of {n} MmfServices x {} plugins",
-            setup.plugins
-        ),
-        &["measure", "value"],
-    );
-    table.row(vec!["wall time".into(), millis(wall)]);
-    table.row(vec![
-        "peak memory (VmHWM, sampled every 2 ms)".into(),
-        mib(peak),
-    ]);
-    table.row(vec!["objects printed".into(), documents.to_string()]);
-    table.row(vec!["output".into(), mib(text.len() as u64)]);
-    table.footer(format!("render: {} for {n} services", millis(wall)));
     table.print();
     Ok(())
 }
