@@ -458,7 +458,7 @@ fn metrics_service_monitor_network_policy_and_helm_test() {
     assert_eq!(monitor["metadata"]["labels"]["release"], "prom");
     assert_eq!(
         monitor["spec"]["endpoints"],
-        json!([{"port": "http-metrics", "path": "/metrics", "interval": "30s"}])
+        json!([{"port": "http-metrics", "path": "/metrics", "interval": "30s", "honorLabels": true}])
     );
     assert_eq!(
         monitor["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"],

@@ -93,3 +93,11 @@ Fails rendering when values contradict each other in a way the JSON schema canno
 {{- fail "replicaCount > 1 needs leaderElection: true (otherwise every replica reconciles at once)" }}
 {{- end }}
 {{- end }}
+
+{{/*
+PromQL matcher of this release's scrape target: the ServiceMonitor's job is the metrics Service's
+name. Not the namespace: with honorLabels the plugin series carry the plugin's namespace.
+*/}}
+{{- define "mmf-operator.promSelector" -}}
+job="{{ include "mmf-operator.metricsService" . }}"
+{{- end }}

@@ -1,0 +1,9 @@
+//go:build tools
+
+// Package tools pins actionlint in this module's graph, so its go.sum is committed and
+// e2e/tools/build.sh builds exactly this version.
+package tools
+
+import (
+	_ "github.com/rhysd/actionlint/cmd/actionlint"
+)
