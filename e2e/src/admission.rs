@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::resources::ResourceInfo;
 use crate::selectors::LabelSelector;
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::status::{ApiError, ApiResult};
 
 /// What is being admitted.

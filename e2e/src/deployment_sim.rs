@@ -6,23 +6,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::server::Shared;
+use crate::controls::Readiness;
+use crate::shared::Shared;
 use crate::store::{EventType, now_rfc3339};
-
-/// When simulated Deployments become ready.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Readiness {
-    /// Never ready: status stays "progressing, unavailable" (tests of not-ready paths).
-    Never,
-    /// Ready this long after each spec change (`Duration::ZERO` = as soon as possible).
-    After(Duration),
-}
-
-impl Default for Readiness {
-    fn default() -> Self {
-        Readiness::After(Duration::from_millis(200))
-    }
-}
 
 fn key() -> (String, String) {
     ("apps".into(), "deployments".into())

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::lifecycle::{after_removal, delete_object, ready_to_vanish};
 use crate::resources::TypeKey;
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::store::{EventType, State};
 
 /// Runs a GC pass shortly after every delete (and every second, as a safety net).

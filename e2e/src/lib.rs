@@ -13,30 +13,32 @@
 //! # let _ = client; server.shutdown().await; Ok(()) }
 //! ```
 
-mod admission;
-mod controls;
-mod deletion;
-mod deployment_sim;
-mod discovery;
-mod gc;
-mod handlers;
-mod lifecycle;
-mod openapi;
-mod patch;
-mod protobuf;
+// Listed bottom-up: each module uses only those above it (`.ci/module-cycles e2e/src` checks).
 pub mod real;
-mod resources;
-mod scale;
-use crd_validate as schema;
-mod selectors;
-mod server;
-mod ssa;
-mod status;
-mod store;
-mod table;
 pub mod tls;
 pub mod tools;
-mod watch;
+use crd_validate as schema;
+mod admission; // calls to admission webhooks
+mod controls; // test knobs: request counts, fault rules, watch signals, readiness
+mod deployment_sim; // Deployment status without kubelets
+mod discovery; // /api, /apis documents
+mod faults; // the public fault-injection handle
+mod gc; // owner-reference garbage collection and finalizer completion
+mod lifecycle; // create/update/delete rules shared by the verbs and gc
+mod openapi; // /openapi/v2 and v3 documents
+mod patch; // JSON, merge and strategic-merge patch algorithms
+mod protobuf; // the protobuf envelope kubectl may send
+mod reply; // HTTP replies
+mod request; // a parsed resource request
+mod resources; // the type registry: built-in kinds and CRDs
+mod selectors; // label and field selectors
+mod server;
+mod shared; // the state every handler shares
+mod ssa; // server-side apply and managedFields
+mod status; // API `Status` errors
+mod store; // objects, resourceVersions and the watch event log
+mod table; // kubectl's Table rendering
+mod verbs; // one module per verb // accept loop and routing
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -46,8 +48,8 @@ use std::time::Duration;
 use base64::Engine;
 use tokio::task::JoinHandle;
 
-pub use controls::{Faults, RequestKey, Stats};
-pub use deployment_sim::Readiness;
+pub use controls::{Readiness, RequestKey, Stats};
+pub use faults::Faults;
 
 /// Errors starting or talking to the test server.
 #[derive(Debug, thiserror::Error)]
@@ -135,7 +137,7 @@ impl Builder {
         } else {
             (None, None)
         };
-        let shared = Arc::new(server::Shared::new(
+        let shared = Arc::new(shared::Shared::new(
             self.event_log,
             self.readiness,
             self.bookmark_interval,
@@ -158,7 +160,7 @@ pub struct TestApiServer {
     url: String,
     addr: SocketAddr,
     ca_pem: Option<String>,
-    shared: Arc<server::Shared>,
+    shared: Arc<shared::Shared>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -258,7 +260,7 @@ impl TestApiServer {
             *st = store::State::new(st.log_capacity);
             // resourceVersions stay monotonic across a reset; old ones are expired.
             st.rv = rv;
-            server::seed(&mut st);
+            shared::seed(&mut st);
             st.compact_all();
         }
         self.shared.controls.reset_stats();

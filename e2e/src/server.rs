@@ -1,13 +1,12 @@
-//! HTTP(S) front end: accept loop, path routing, stats/fault hooks, JSON responses.
+//! HTTP(S) front end: accepts connections and routes each request (discovery, OpenAPI, or a
+//! resource verb in [`crate::verbs`]) after counting it and applying injected faults.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -15,90 +14,13 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-use crate::controls::{Controls, RequestKey};
-use crate::deployment_sim::Readiness;
-use crate::handlers::{self, ResReq};
+use crate::controls::RequestKey;
+use crate::reply::{Body, error_response, full, json_response};
+use crate::request::ResReq;
+use crate::shared::Shared;
 use crate::status::{ApiError, path_not_found};
-use crate::store::State;
-use crate::{discovery, openapi, watch};
-
-pub type Body = UnsyncBoxBody<Bytes, Infallible>;
-
-pub fn full(b: impl Into<Bytes>) -> Body {
-    Full::new(b.into()).boxed_unsync()
-}
-
-/// Everything request handlers share.
-pub struct Shared {
-    state: Mutex<State>,
-    pub controls: Controls,
-    services: Mutex<HashMap<(String, String, u16), SocketAddr>>,
-    readiness: Mutex<Readiness>,
-    pub gc_notify: tokio::sync::Notify,
-    pub bookmark_interval: Duration,
-}
-
-impl Shared {
-    pub fn new(log_capacity: usize, readiness: Readiness, bookmark_interval: Duration) -> Self {
-        let shared = Self {
-            state: Mutex::new(State::new(log_capacity)),
-            controls: Controls::default(),
-            services: Mutex::new(HashMap::new()),
-            readiness: Mutex::new(readiness),
-            gc_notify: tokio::sync::Notify::new(),
-            bookmark_interval,
-        };
-        seed(&mut shared.state());
-        shared
-    }
-
-    /// Locks the object store (poisoning is ignored: state stays usable for tests).
-    pub fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn readiness(&self) -> Readiness {
-        *self.readiness.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn set_readiness(&self, r: Readiness) {
-        *self.readiness.lock().unwrap_or_else(|p| p.into_inner()) = r;
-    }
-
-    pub fn map_service(&self, ns: &str, name: &str, port: u16, addr: SocketAddr) {
-        self.services
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert((ns.into(), name.into(), port), addr);
-    }
-
-    pub fn service_addr(&self, ns: &str, name: &str, port: u16) -> Option<SocketAddr> {
-        self.services
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&(ns.to_string(), name.to_string(), port))
-            .copied()
-    }
-}
-
-/// Creates the namespaces every cluster has.
-pub fn seed(st: &mut State) {
-    let Some(info) = st.registry.find("", "v1", "namespaces") else {
-        return;
-    };
-    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-        let body = json!({"metadata": {"name": ns}});
-        if let Ok((obj, _)) = crate::lifecycle::prepare_create(
-            st,
-            &info,
-            None,
-            body,
-            crate::lifecycle::FieldValidation::Ignore,
-        ) {
-            st.put(&info.key(), obj, crate::store::EventType::Added);
-        }
-    }
-}
+use crate::verbs::{self, watch};
+use crate::{discovery, openapi};
 
 /// Accepts connections until the task is aborted; connections live in `conns`.
 pub async fn serve(
@@ -136,21 +58,6 @@ pub async fn serve(
         });
         while conns.try_join_next().is_some() {}
     }
-}
-
-fn json_response(code: u16, v: &Value, content_type: &str, warnings: &[String]) -> Response<Body> {
-    let mut b = Response::builder()
-        .status(code)
-        .header("content-type", content_type);
-    for w in warnings {
-        b = b.header("warning", format!("299 - {:?}", w));
-    }
-    b.body(full(v.to_string()))
-        .unwrap_or_else(|_| Response::new(full(Bytes::new())))
-}
-
-fn error_response(e: &ApiError) -> Response<Body> {
-    json_response(e.code, &e.to_status(), "application/json", &[])
 }
 
 fn query_map(q: Option<&str>) -> HashMap<String, String> {
@@ -372,7 +279,7 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
         };
     }
     let as_table = crate::table::wants_table(&rr.accept) && matches!(verb, "get" | "list");
-    match handlers::handle(&shared, rr).await {
+    match verbs::handle(&shared, rr).await {
         Ok(reply) => {
             let ct = if as_table {
                 "application/json;as=Table;v=v1;g=meta.k8s.io"

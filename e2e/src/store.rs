@@ -56,7 +56,7 @@ impl TypeStore {
     }
 }
 
-/// The whole mutable state, guarded by one mutex in [`crate::server::Shared`].
+/// The whole mutable state, guarded by one mutex in [`crate::shared::Shared`].
 pub struct State {
     pub registry: Registry,
     pub rv: u64,

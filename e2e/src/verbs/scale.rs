@@ -5,9 +5,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use crate::handlers::{Reply, ResReq, ok, parse_body, patch_verb};
 use crate::patch;
-use crate::server::Shared;
+use crate::reply::{Reply, ok};
+use crate::request::{ResReq, parse_body};
+use crate::shared::Shared;
 use crate::status::{ApiError, ApiResult};
 
 /// The `autoscaling/v1` Scale view of a Deployment.
@@ -65,6 +66,6 @@ pub async fn scale(shared: &Arc<Shared>, r: ResReq) -> ApiResult<Reply> {
         body: Bytes::from(json!({"spec": {"replicas": replicas}}).to_string()),
         user_agent: r.user_agent.clone(),
     };
-    let reply = patch_verb(shared, &inner).await?;
+    let reply = super::patch::patch(shared, &inner).await?;
     ok(200, scale_of(&reply.body), reply.warnings)
 }

@@ -12,9 +12,10 @@ use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::controls::WatchCtl;
-use crate::handlers::{ResReq, present};
+use crate::reply::{Body, full, present};
+use crate::request::ResReq;
 use crate::selectors::{FieldSelector, LabelSelector};
-use crate::server::{Body, Shared};
+use crate::shared::Shared;
 use crate::status::ApiResult;
 use crate::store::{Event, EventType};
 use crate::table;
@@ -132,7 +133,7 @@ pub fn watch(shared: &Arc<Shared>, r: &ResReq) -> ApiResult<hyper::Response<Body
         .header("content-type", ct)
         .header("transfer-encoding", "chunked")
         .body(body)
-        .unwrap_or_else(|_| hyper::Response::new(crate::server::full(Bytes::new()))))
+        .unwrap_or_else(|_| hyper::Response::new(full(Bytes::new()))))
 }
 
 struct Writer {

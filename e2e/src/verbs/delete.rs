@@ -5,10 +5,11 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::admission::{self, Attrs};
-use crate::handlers::{Reply, ResReq, ok, present};
 use crate::lifecycle::delete_object;
+use crate::reply::{Reply, ok, present};
+use crate::request::ResReq;
 use crate::selectors::{FieldSelector, LabelSelector};
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::status::{ApiError, ApiResult};
 
 fn delete_options(r: &ResReq) -> Value {
