@@ -252,7 +252,7 @@ impl Pod {
             .flatten()
             .filter(|m| path.starts_with(m["mountPath"].as_str().unwrap()))
             .max_by_key(|m| m["mountPath"].as_str().unwrap().len());
-        let mapped = match mount {
+        match mount {
             Some(m) => {
                 let rest = &path[m["mountPath"].as_str().unwrap().len()..];
                 let mut volume = self.volumes[m["name"].as_str().unwrap()].clone();
@@ -263,8 +263,7 @@ impl Pod {
                 format!("{}{rest}", volume.display())
             }
             None => format!("{}{path}", image_root.display()),
-        };
-        mapped
+        }
     }
 }
 
