@@ -1,9 +1,13 @@
 //! `mmf dev`: watch the operator work with no cluster. Starts the in-memory test API server
 //! (from `e2e/`, a test tool), installs the CRDs, runs the operator against it, applies the
-//! shipped example and shows what it created, and leaves a kubeconfig for kubectl.
+//! shipped example and shows what it created, and leaves a kubeconfig for kubectl. The
+//! operator's logs go to a file (`--verbose`: to stderr as well), so the terminal holds only
+//! the summary; the default probe and webhook ports fall back to free ones when taken.
 
-use std::path::PathBuf;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -17,7 +21,7 @@ use kube::{Client, CustomResourceExt};
 use serde_json::json;
 
 use super::input::read_inputs;
-use super::run::{LogFormat, init_logging, install_crypto_provider, webhook_extension};
+use super::run::{install_crypto_provider, webhook_extension};
 use crate::api::{ENVIRONMENT_LABEL, MmfPlugin, MmfService};
 use crate::controller::{self, RunOptions};
 use crate::webhook::WebhookOptions;
@@ -47,12 +51,20 @@ pub struct DevArgs {
     /// Port of the local API server (0 picks a free one).
     #[arg(long, default_value_t = 0)]
     pub port: u16,
-    /// Address of the operator's /healthz, /readyz and /metrics.
-    #[arg(long, default_value = "127.0.0.1:8081")]
-    pub probe_addr: std::net::SocketAddr,
-    /// Address of the admission webhook (the local API server calls it), or `none`.
-    #[arg(long, default_value = "127.0.0.1:9443")]
-    pub webhook_addr: String,
+    /// Address of the operator's /healthz, /readyz and /metrics [default: 127.0.0.1:8081, or a
+    /// free port when 8081 is taken].
+    #[arg(long)]
+    pub probe_addr: Option<SocketAddr>,
+    /// Address of the admission webhook (the local API server calls it), or `none` [default:
+    /// 127.0.0.1:9443, or a free port when 9443 is taken].
+    #[arg(long)]
+    pub webhook_addr: Option<String>,
+    /// File the operator's logs go to (created or truncated).
+    #[arg(long, default_value = "target/mmf-dev/operator.log")]
+    pub log_file: PathBuf,
+    /// Show the operator's logs on stderr too.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
     /// Stop once everything is Ready instead of running until Ctrl-C (for scripts and CI).
     #[arg(long)]
     pub exit_when_ready: bool,
@@ -60,7 +72,7 @@ pub struct DevArgs {
 
 /// Runs the local sandbox.
 pub fn run(args: &DevArgs) -> anyhow::Result<ExitCode> {
-    init_logging(LogFormat::Text, None)?;
+    init_logging(&args.log_file, args.verbose)?;
     install_crypto_provider();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -69,7 +81,82 @@ pub fn run(args: &DevArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(dev(args))
 }
 
+/// The probe address used when `--probe-addr` is not given.
+const DEFAULT_PROBE_ADDR: SocketAddr = SocketAddr::new(LOCALHOST, 8081);
+/// The webhook address used when `--webhook-addr` is not given.
+const DEFAULT_WEBHOOK_ADDR: SocketAddr = SocketAddr::new(LOCALHOST, 9443);
+const LOCALHOST: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+/// Sends the logs to `path` (and to stderr when `verbose`), never interleaved with the summary.
+fn init_logging(path: &Path, verbose: bool) -> anyhow::Result<()> {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("{}: cannot create directory", parent.display()))?;
+    }
+    let file = std::fs::File::create(path)
+        .with_context(|| format!("{}: cannot create the log file", path.display()))?;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let to_file = tracing_subscriber::fmt::layer()
+        .with_ansi(false)
+        .with_writer(Arc::new(file));
+    let to_stderr = verbose.then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(std::io::stderr)
+    });
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(to_file)
+        .with(to_stderr)
+        .try_init();
+    Ok(())
+}
+
+/// `explicit`, else `default` when it is free, else a free port on the same address; the
+/// second value says the default was taken.
+fn listen_addr(
+    explicit: Option<SocketAddr>,
+    default: SocketAddr,
+) -> anyhow::Result<(SocketAddr, bool)> {
+    if let Some(addr) = explicit {
+        return Ok((addr, false));
+    }
+    match TcpListener::bind(default) {
+        Ok(_) => Ok((default, false)),
+        Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
+            // Released right away for the operator to bind: a race only with another process
+            // picking the same free port in that instant.
+            let free = TcpListener::bind(SocketAddr::new(default.ip(), 0))
+                .and_then(|listener| listener.local_addr())
+                .with_context(|| format!("finding a free port on {}", default.ip()))?;
+            Ok((free, true))
+        }
+        Err(error) => Err(error).with_context(|| format!("cannot listen on {default}")),
+    }
+}
+
+/// The line saying where something listens, and why not on its usual port.
+fn listening_line(what: &str, url: &str, default: SocketAddr, moved: bool) -> String {
+    if moved {
+        format!("{what}: {url} (port {} is taken)", default.port())
+    } else {
+        format!("{what}: {url}")
+    }
+}
+
 async fn dev(args: &DevArgs) -> anyhow::Result<ExitCode> {
+    println!(
+        "operator logs: {}{}",
+        args.log_file.display(),
+        if args.verbose {
+            " (and stderr)"
+        } else {
+            " (--verbose shows them here)"
+        }
+    );
     let server = mmf_e2e::TestApiServer::builder()
         .port(args.port)
         .start()
@@ -106,10 +193,20 @@ async fn dev(args: &DevArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("creating the namespace")?;
 
+    let (probe_addr, moved) = listen_addr(args.probe_addr, DEFAULT_PROBE_ADDR)?;
+    println!(
+        "{}",
+        listening_line(
+            "operator probes and metrics",
+            &format!("http://{probe_addr}/metrics"),
+            DEFAULT_PROBE_ADDR,
+            moved
+        )
+    );
     let options = RunOptions {
         config_dir: args.config_dir.clone(),
         default_environment: "development".into(),
-        probe_addr: args.probe_addr,
+        probe_addr,
         namespace: "default".into(),
         leader_election: false,
         lease_name: "mmf-operator".into(),
@@ -118,13 +215,25 @@ async fn dev(args: &DevArgs) -> anyhow::Result<ExitCode> {
         config_poll: Duration::from_secs(2),
     };
     let mut extensions = Vec::new();
-    if args.webhook_addr != "none" {
-        let addr: std::net::SocketAddr = args.webhook_addr.parse().with_context(|| {
-            format!(
-                "--webhook-addr {:?} is not HOST:PORT or none",
-                args.webhook_addr
+    let webhook_on = args.webhook_addr.as_deref() != Some("none");
+    if webhook_on {
+        let explicit = match args.webhook_addr.as_deref() {
+            Some(text) => Some(
+                text.parse::<SocketAddr>()
+                    .with_context(|| format!("--webhook-addr {text:?} is not HOST:PORT or none"))?,
+            ),
+            None => None,
+        };
+        let (addr, moved) = listen_addr(explicit, DEFAULT_WEBHOOK_ADDR)?;
+        println!(
+            "{}",
+            listening_line(
+                "admission webhook",
+                &format!("https://{addr}/validate"),
+                DEFAULT_WEBHOOK_ADDR,
+                moved
             )
-        })?;
+        );
         let mut webhook = WebhookOptions::new(addr, "default");
         webhook.webhook_url = Some(format!("https://{addr}/validate"));
         extensions.push(webhook_extension(webhook));
@@ -158,7 +267,7 @@ async fn dev(args: &DevArgs) -> anyhow::Result<ExitCode> {
         args.kubeconfig.display(),
         args.namespace
     );
-    if args.webhook_addr != "none" {
+    if webhook_on {
         println!(
             "admission is on: an unsigned plugin applied to {} is refused with the reason",
             args.namespace

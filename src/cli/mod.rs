@@ -5,6 +5,7 @@ mod check;
 mod crds;
 #[cfg(feature = "dev")]
 mod dev;
+mod distribution;
 mod findings;
 mod generate;
 mod input;
@@ -58,6 +59,13 @@ enum Command {
     /// Plugin packages: build the MmfPlugin manifest from a package's files.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Print the version, the git revision and the build date.
+    Version,
+    /// Print a shell completion script (bash, zsh, fish, ...); see the README for where to put it.
+    Completion(distribution::CompletionArgs),
+    /// Print the man page, or write all of them (for packagers).
+    #[command(hide = true)]
+    Man(distribution::ManArgs),
 }
 
 /// Parses the command line. Installed as `kubectl-mmf`, the binary is a kubectl plugin
@@ -92,6 +100,9 @@ pub fn main() -> ExitCode {
         Command::Sign(args) => keys::sign(&args),
         Command::Verify(args) => keys::verify(&args),
         Command::Plugin(command) => plugin::run(&command),
+        Command::Version => distribution::version(),
+        Command::Completion(args) => distribution::completion(&args),
+        Command::Man(args) => distribution::man(&args),
     };
     match result {
         Ok(code) => code,

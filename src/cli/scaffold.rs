@@ -20,6 +20,7 @@ macro_rules! templates {
 const PLUGIN: &[Template] = templates!("plugin":
     "pyproject.toml",
     "Containerfile",
+    ".containerignore",
     "README.md",
     "package/__init__.py",
     "package/plugin.py",
