@@ -152,11 +152,84 @@ fn the_krew_manifest_installs_this_version_as_kubectl_mmf_on_every_platform() {
         assert_eq!(platform["bin"], "mmf");
         assert_eq!(
             platform["files"],
-            serde_json::json!([{"from": "mmf", "to": "."}])
+            serde_json::json!([{"from": "mmf", "to": "."}, {"from": "LICENSE", "to": "."}])
         );
     }
     assert_eq!(
         seen,
         ["linux/amd64", "linux/arm64", "darwin/amd64", "darwin/arm64"]
+    );
+}
+
+const PLATFORMS: [&str; 4] = ["linux-amd64", "linux-arm64", "darwin-amd64", "darwin-arm64"];
+
+/// Runs scripts/krew-manifest.sh VERSION DIR; returns (success, stdout, stderr).
+fn krew_manifest(version: &str, dir: &std::path::Path) -> (bool, String, String) {
+    let out = std::process::Command::new("bash")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/krew-manifest.sh"))
+        .arg(version)
+        .arg(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn the_release_krew_manifest_carries_each_archives_sha256_and_the_release_version() {
+    use sha2::{Digest, Sha256};
+    let dir = tempfile::tempdir().unwrap();
+    let mut expected = Vec::new();
+    for platform in PLATFORMS {
+        // Different bytes per platform, so a digest written for the wrong platform shows.
+        let bytes = format!("archive of {platform}");
+        std::fs::write(dir.path().join(format!("mmf-{platform}.tar.gz")), &bytes).unwrap();
+        let digest: String = Sha256::digest(bytes.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        expected.push((platform, digest));
+    }
+    let (ok, text, stderr) = krew_manifest("2.3.4", dir.path());
+    assert!(ok, "{stderr}");
+    let manifest: Value =
+        mmf_operator::core::manifest::parse_yaml_value("mmf.yaml", &text).unwrap();
+    assert_eq!(manifest["spec"]["version"], "v2.3.4");
+    let platforms = manifest["spec"]["platforms"].as_array().unwrap();
+    assert_eq!(platforms.len(), PLATFORMS.len());
+    for (platform, (name, digest)) in platforms.iter().zip(&expected) {
+        assert_eq!(
+            platform["uri"],
+            format!("https://github.com/marty-framework/mmf-operator/releases/download/v2.3.4/mmf-{name}.tar.gz").as_str()
+        );
+        assert_eq!(platform["sha256"], digest.as_str(), "{name}");
+    }
+    assert!(!text.contains(&"0".repeat(64)), "{text}");
+}
+
+#[test]
+fn the_release_krew_manifest_refuses_a_missing_archive_and_a_v_prefixed_version() {
+    let dir = tempfile::tempdir().unwrap();
+    for platform in &PLATFORMS[..3] {
+        std::fs::write(dir.path().join(format!("mmf-{platform}.tar.gz")), "x").unwrap();
+    }
+    let (ok, text, stderr) = krew_manifest("2.3.4", dir.path());
+    assert!(!ok);
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "krew-manifest.sh: {}/mmf-darwin-arm64.tar.gz is missing (every platform of krew/mmf.yaml needs its archive)",
+            dir.path().display()
+        )
+    );
+    assert!(!text.contains("sha256"), "{text}");
+    let (ok, _, stderr) = krew_manifest("v2.3.4", dir.path());
+    assert!(!ok);
+    assert_eq!(
+        stderr.trim(),
+        "krew-manifest.sh: VERSION is given without the v (0.1.0, not v2.3.4)"
     );
 }

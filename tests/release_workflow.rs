@@ -143,3 +143,58 @@ fn the_release_version_step_accepts_the_crate_version_tag_and_rejects_another() 
     assert!(!ok);
     assert_eq!(output, "");
 }
+
+#[test]
+fn the_release_publishes_the_cli_archives_and_the_krew_manifest_that_installs_them() {
+    let workflow = release();
+    let matrix = workflow["jobs"]["cli"]["strategy"]["matrix"]["include"]
+        .as_array()
+        .unwrap();
+    let platforms: Vec<String> = matrix
+        .iter()
+        .map(|m| format!("{}/{}", m["os"].as_str().unwrap(), m["arch"].as_str().unwrap()))
+        .collect();
+    // Exactly the platforms the krew manifest offers, in its order.
+    let krew = yaml(&root().join("krew/mmf.yaml"));
+    let offered: Vec<String> = krew["spec"]["platforms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let labels = &p["selector"]["matchLabels"];
+            format!("{}/{}", labels["os"].as_str().unwrap(), labels["arch"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(platforms, offered);
+    // The CLI is built without the test API server, and archived under krew's file names.
+    let build = step(&workflow, "cli", "Build mmf")["run"].as_str().unwrap();
+    assert!(
+        build.contains("cargo build --release --locked --no-default-features --bin mmf"),
+        "{build}"
+    );
+    let archive = step(&workflow, "cli", "Archive");
+    assert_eq!(
+        archive["env"]["ARCHIVE"],
+        "mmf-${{ matrix.os }}-${{ matrix.arch }}.tar.gz"
+    );
+    assert!(archive["run"]
+        .as_str()
+        .unwrap()
+        .contains("tar -C stage -czf \"dist/$ARCHIVE\" mmf LICENSE"));
+    // The published krew manifest is the script's, with the real digests, and is a release asset.
+    let checksums = step(&workflow, "cli-release", "Checksums")["run"]
+        .as_str()
+        .unwrap();
+    assert!(checksums.contains("scripts/krew-manifest.sh \"$VERSION\" dist > dist/mmf.yaml"));
+    assert!(checksums.contains("cosign sign-blob --yes --bundle"));
+    let publish = step(&workflow, "cli-release", "Publish")["run"]
+        .as_str()
+        .unwrap();
+    for asset in ["dist/mmf-*.tar.gz", "dist/checksums.txt", "dist/mmf.yaml"] {
+        assert!(publish.contains(asset), "{publish} lacks {asset}");
+    }
+    assert_eq!(
+        workflow["jobs"]["cli-release"]["permissions"]["contents"],
+        "write"
+    );
+}
