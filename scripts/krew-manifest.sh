@@ -20,7 +20,8 @@ for archive in "$dir"/mmf-*-*.tar.gz; do
   digests[$(basename "$archive")]=$(sha256sum "$archive" | cut -d' ' -f1)
 done
 
-echo "# krew plugin manifest of mmf v$version, written by scripts/krew-manifest.sh from krew/mmf.yaml."
+# Written whole at the end: a failure leaves no partial manifest behind.
+out="# krew plugin manifest of mmf v$version, written by scripts/krew-manifest.sh from krew/mmf.yaml."$'\n'
 current=""
 while IFS= read -r line; do
   case $line in
@@ -41,5 +42,6 @@ while IFS= read -r line; do
       line="${line%%sha256:*}sha256: \"${digests[$current]}\""
       current="" ;;
   esac
-  printf '%s\n' "$line"
+  out+="$line"$'\n'
 done < "$template"
+printf '%s' "$out"

@@ -166,7 +166,10 @@ const PLATFORMS: [&str; 4] = ["linux-amd64", "linux-arm64", "darwin-amd64", "dar
 /// Runs scripts/krew-manifest.sh VERSION DIR; returns (success, stdout, stderr).
 fn krew_manifest(version: &str, dir: &std::path::Path) -> (bool, String, String) {
     let out = std::process::Command::new("bash")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/krew-manifest.sh"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/krew-manifest.sh"
+        ))
         .arg(version)
         .arg(dir)
         .output()

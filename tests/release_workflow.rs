@@ -152,7 +152,13 @@ fn the_release_publishes_the_cli_archives_and_the_krew_manifest_that_installs_th
         .unwrap();
     let platforms: Vec<String> = matrix
         .iter()
-        .map(|m| format!("{}/{}", m["os"].as_str().unwrap(), m["arch"].as_str().unwrap()))
+        .map(|m| {
+            format!(
+                "{}/{}",
+                m["os"].as_str().unwrap(),
+                m["arch"].as_str().unwrap()
+            )
+        })
         .collect();
     // Exactly the platforms the krew manifest offers, in its order.
     let krew = yaml(&root().join("krew/mmf.yaml"));
@@ -162,7 +168,11 @@ fn the_release_publishes_the_cli_archives_and_the_krew_manifest_that_installs_th
         .iter()
         .map(|p| {
             let labels = &p["selector"]["matchLabels"];
-            format!("{}/{}", labels["os"].as_str().unwrap(), labels["arch"].as_str().unwrap())
+            format!(
+                "{}/{}",
+                labels["os"].as_str().unwrap(),
+                labels["arch"].as_str().unwrap()
+            )
         })
         .collect();
     assert_eq!(platforms, offered);
@@ -177,10 +187,12 @@ fn the_release_publishes_the_cli_archives_and_the_krew_manifest_that_installs_th
         archive["env"]["ARCHIVE"],
         "mmf-${{ matrix.os }}-${{ matrix.arch }}.tar.gz"
     );
-    assert!(archive["run"]
-        .as_str()
-        .unwrap()
-        .contains("tar -C stage -czf \"dist/$ARCHIVE\" mmf LICENSE"));
+    assert!(
+        archive["run"]
+            .as_str()
+            .unwrap()
+            .contains("tar -C stage -czf \"dist/$ARCHIVE\" mmf LICENSE")
+    );
     // The published krew manifest is the script's, with the real digests, and is a release asset.
     let checksums = step(&workflow, "cli-release", "Checksums")["run"]
         .as_str()
