@@ -168,3 +168,112 @@ fn owned_objects_changed_while_the_operator_was_down_are_repaired_with_one_apply
         assert_eq!(repairs, [1, 0, 0], "[deployments, configmaps, services]");
     }
 }
+
+/// Writes by the operator to the status of MmfServices and MmfPlugins (None on a real cluster).
+fn status_writes(cluster: &Cluster) -> Option<[u64; 2]> {
+    Some([
+        cluster.writes_to("mmfservices/status", MANAGER)?,
+        cluster.writes_to("mmfplugins/status", MANAGER)?,
+    ])
+}
+
+#[test]
+fn a_new_service_converges_with_one_apply_per_child_and_two_status_writes() {
+    if !require_tool("kubectl") || !require_tool("curl") {
+        return;
+    }
+    let cluster = Cluster::start();
+    let namespace = cluster.namespace("budget", "development");
+    let operator = cluster.operator(OPERATOR);
+    let example = cluster.payment_example();
+    cluster.kubectl_ok(&[
+        "apply",
+        "-n",
+        &namespace,
+        "-f",
+        &example.display().to_string(),
+    ]);
+    cluster.kubectl_ok(&[
+        "wait",
+        "-n",
+        &namespace,
+        "--for=condition=Ready",
+        "mmfservice/payment-service",
+        "mmfplugin/production-payment",
+        "--timeout=60s",
+    ]);
+    let settled = eventually(Duration::from_secs(10), || {
+        operator.metric("mmf_queue_depth") == Some(0.0)
+    });
+    assert!(settled, "{}", operator.log_text());
+    let children = child_writes(&cluster);
+    let statuses = status_writes(&cluster);
+    println!("figure: child writes [deployments, configmaps, services]: {children:?}");
+    println!("figure: status writes [mmfservices, mmfplugins]: {statuses:?}");
+    if let (Some(children), Some(statuses)) = (children, statuses) {
+        assert_eq!(children, [1, 1, 1], "[deployments, configmaps, services]");
+        // The service: the evaluated status of its first pass (no separate first-sight write),
+        // then Ready once the Deployment is available. The plugin: its verdict, once.
+        assert_eq!(
+            statuses,
+            [2, 1],
+            "[mmfservices, mmfplugins]\n{}",
+            operator.log_text()
+        );
+    }
+}
+
+#[test]
+fn a_first_pass_that_fails_leaves_the_first_sight_status_for_gitops_tools() {
+    if !require_tool("kubectl") || !require_tool("curl") {
+        return;
+    }
+    let cluster = Cluster::start();
+    let Some(server) = cluster.server.as_ref() else {
+        return; // needs the test server's fault injection
+    };
+    // Every apply of a Deployment fails, so the service's pass cannot finish.
+    server
+        .faults()
+        .error_rate(Some("patch"), Some("deployments"), 1.0, 500);
+    let namespace = cluster.namespace("first-sight", "development");
+    let operator = cluster.operator(OPERATOR);
+    let example = cluster.payment_example();
+    cluster.kubectl_ok(&[
+        "apply",
+        "-n",
+        &namespace,
+        "-f",
+        &example.display().to_string(),
+    ]);
+    let reported = eventually(Duration::from_secs(20), || {
+        cluster
+            .get_json(&namespace, "mmfservice/payment-service")
+            .is_some_and(|s| s["status"]["conditions"].is_array())
+    });
+    assert!(reported, "{}", operator.log_text());
+    let service = cluster
+        .get_json(&namespace, "mmfservice/payment-service")
+        .unwrap();
+    let status = &service["status"];
+    assert_eq!(
+        status["observedGeneration"],
+        service["metadata"]["generation"]
+    );
+    let ready = common::condition(&service, "Ready").unwrap();
+    assert_eq!(
+        (&ready["status"], &ready["reason"]),
+        (&Value::from("Unknown"), &Value::from("Reconciling"))
+    );
+    assert_eq!(common::condition_status(&service, "Reconciling"), "True");
+    // Once the API server accepts the apply, the next pass brings the service to Ready.
+    server.faults().clear();
+    cluster.kubectl_ok(&[
+        "wait",
+        "-n",
+        &namespace,
+        "--for=condition=Ready",
+        "mmfservice/payment-service",
+        "--timeout=90s",
+    ]);
+}

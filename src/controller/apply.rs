@@ -8,6 +8,7 @@
 use std::fmt::Debug;
 
 use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -26,10 +27,14 @@ use crate::core::render::Rendered;
 pub const RENDER_HASH_ANNOTATION: &str = "mmf.marty.dev/render-hash";
 
 /// What applying the children did.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, PartialEq)]
 pub struct Applied {
     /// Kinds actually written.
     pub written: Vec<&'static str>,
+    /// The Deployment as the API server returned it from the apply, when it was written: the
+    /// status can then describe the rollout just started in the same pass, instead of the stale
+    /// cached Deployment (and the watch event that follows finds nothing new to write).
+    pub deployment: Option<Deployment>,
 }
 
 /// Applies the ConfigMap, Deployment and Service of `service` (ConfigMap first, so a new
@@ -84,13 +89,20 @@ pub async fn apply_children(
         &uid,
     )
     .await?;
-    if apply_one(ctx, &ctx.caches.config_maps, config_map, "ConfigMap").await? {
+    if apply_one(ctx, &ctx.caches.config_maps, config_map, "ConfigMap")
+        .await?
+        .is_some()
+    {
         applied.written.push("ConfigMap");
     }
-    if apply_one(ctx, &ctx.caches.deployments, deployment, "Deployment").await? {
+    if let Some(live) = apply_one(ctx, &ctx.caches.deployments, deployment, "Deployment").await? {
         applied.written.push("Deployment");
+        applied.deployment = Some(live);
     }
-    if apply_one(ctx, &ctx.caches.kube_services, kube_service, "Service").await? {
+    if apply_one(ctx, &ctx.caches.kube_services, kube_service, "Service")
+        .await?
+        .is_some()
+    {
         applied.written.push("Service");
     }
     Ok(applied)
@@ -127,13 +139,13 @@ async fn ensure_ours<K: Child>(
     }
 }
 
-/// Returns whether a write happened.
+/// Returns the object the API server holds after the write, or None when no write was needed.
 async fn apply_one<K: Child>(
     ctx: &Context,
     store: &Store<K>,
     mut object: K,
     kind: &'static str,
-) -> Result<bool, Error> {
+) -> Result<Option<K>, Error> {
     let name = object.name_any();
     let namespace = object.namespace().unwrap_or_default();
     let hash = digest(&object)?;
@@ -144,20 +156,21 @@ async fn apply_one<K: Child>(
         let desired = to_value(&object)?;
         let live = to_value(cached.as_ref())?;
         if !needs_apply(&desired, &live) {
-            return Ok(false);
+            return Ok(None);
         }
     }
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
-    api.patch(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&object),
-    )
-    .await
-    .map_err(api_error(kind, &namespace, &name))?;
+    let live = api
+        .patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&object),
+        )
+        .await
+        .map_err(api_error(kind, &namespace, &name))?;
     ctx.metrics.child_applied(kind);
     tracing::info!(kind, %namespace, %name, "applied");
-    Ok(true)
+    Ok(Some(live))
 }
 
 /// A child kind the operator applies (ConfigMap, Deployment, Service).

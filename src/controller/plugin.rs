@@ -11,7 +11,7 @@ use kube::runtime::events::EventType;
 
 use super::context::Context;
 use super::error::Error;
-use super::status_patch::patch_status;
+use super::status_patch::{first_sight_if_failed, patch_status};
 use crate::api::{MmfPlugin, MmfPluginStatus};
 use crate::core::audit::signature_record;
 use crate::core::policy::evaluate_plugin_with;
@@ -30,14 +30,26 @@ pub async fn reconcile(plugin: Arc<MmfPlugin>, ctx: Arc<Context>) -> Result<Acti
     })?;
     let now = Time(Timestamp::now());
     let generation = plugin.metadata.generation;
-    if plugin.status.is_none() {
-        let first = MmfPluginStatus {
-            observed_generation: generation,
-            conditions: first_sight_conditions(generation, &now),
-            ..MmfPluginStatus::default()
-        };
-        patch_status(&ctx.client, plugin.as_ref(), &first).await?;
+    if plugin.status.is_some() {
+        return converge(&plugin, &ctx, namespace, now).await;
     }
+    let first = MmfPluginStatus {
+        observed_generation: generation,
+        conditions: first_sight_conditions(generation, &now),
+        ..MmfPluginStatus::default()
+    };
+    let outcome = converge(&plugin, &ctx, namespace, now).await;
+    first_sight_if_failed(&ctx.client, plugin.as_ref(), &first, outcome).await
+}
+
+/// One pass: judge the plugin and write the status that results.
+async fn converge(
+    plugin: &Arc<MmfPlugin>,
+    ctx: &Arc<Context>,
+    namespace: String,
+    now: Time,
+) -> Result<Action, Error> {
+    let generation = plugin.metadata.generation;
     let config = ctx.config.current();
     let (environment, policy) = environment_of(
         ctx.caches.as_ref(),
@@ -76,7 +88,7 @@ pub async fn reconcile(plugin: Arc<MmfPlugin>, ctx: Arc<Context>) -> Result<Acti
     if let Some(next) = next_plugin_status(old, generation, &environment, observation, &now) {
         patch_status(&ctx.client, plugin.as_ref(), &next).await?;
         for announcement in plugin_announcements(old, &next) {
-            announce(&ctx, &plugin, &environment, &next, announcement).await;
+            announce(ctx, plugin, &environment, &next, announcement).await;
         }
     }
     Ok(Action::await_change())

@@ -14,7 +14,7 @@ use kube::runtime::reflector::ObjectRef;
 use super::apply::apply_children;
 use super::context::Context;
 use super::error::Error;
-use super::status_patch::patch_status;
+use super::status_patch::{first_sight_if_failed, patch_status};
 use crate::api::conditions::reasons;
 use crate::api::{
     CONFIG_HASH_ANNOTATION, MmfPlugin, MmfService, MmfServiceStatus, PluginLoadState,
@@ -23,8 +23,8 @@ use crate::core::audit::{AuditPlugin, PluginChange, service_plugin_record};
 use crate::core::policy::{Decision, evaluate_service_with};
 use crate::core::render::render;
 use crate::core::status::{
-    DeploymentState, ServiceAnnouncement, ServiceObservation, deployment_state,
-    first_sight_conditions, next_service_status, service_announcements,
+    ServiceAnnouncement, ServiceObservation, deployment_state, first_sight_conditions,
+    next_service_status, service_announcements,
 };
 use crate::state::{ClusterView, environment_of};
 
@@ -38,15 +38,27 @@ pub async fn reconcile(service: Arc<MmfService>, ctx: Arc<Context>) -> Result<Ac
     })?;
     let now = Time(Timestamp::now());
     let generation = service.metadata.generation;
-    if service.status.is_none() {
-        let first = MmfServiceStatus {
-            observed_generation: generation,
-            conditions: first_sight_conditions(generation, &now),
-            ..MmfServiceStatus::default()
-        };
-        patch_status(&ctx.client, service.as_ref(), &first).await?;
+    if service.status.is_some() {
+        return converge(&service, &ctx, name, namespace, now).await;
     }
+    let first = MmfServiceStatus {
+        observed_generation: generation,
+        conditions: first_sight_conditions(generation, &now),
+        ..MmfServiceStatus::default()
+    };
+    let outcome = converge(&service, &ctx, name, namespace, now).await;
+    first_sight_if_failed(&ctx.client, service.as_ref(), &first, outcome).await
+}
 
+/// One pass: evaluate, apply the children, write the status that results.
+async fn converge(
+    service: &Arc<MmfService>,
+    ctx: &Arc<Context>,
+    name: String,
+    namespace: String,
+    now: Time,
+) -> Result<Action, Error> {
+    let generation = service.metadata.generation;
     let config = ctx.config.current();
     let (environment, policy) = environment_of(
         ctx.caches.as_ref(),
@@ -101,18 +113,16 @@ pub async fn reconcile(service: Arc<MmfService>, ctx: Arc<Context>) -> Result<Ac
                         source,
                     })?;
                 let new_hash = config_hash(&rendered.deployment);
-                let applied = match apply_children(&ctx, &service, rendered).await {
+                let applied = match apply_children(ctx, service, rendered).await {
                     Err(conflict @ Error::ChildNotOwned { .. }) => {
-                        return report_conflict(&ctx, &service, old, &environment, conflict).await;
+                        return report_conflict(ctx, service, old, &environment, conflict).await;
                     }
                     other => other?,
                 };
-                if applied.written.contains(&"Deployment") {
-                    // The cached Deployment is from before this rollout: wait for its update.
-                    deployment = deployment.map(|d| DeploymentState {
-                        observed: false,
-                        ..d
-                    });
+                if let Some(live) = &applied.deployment {
+                    // The cached Deployment is from before this rollout; the apply's answer is
+                    // the rollout just started (its generation not yet observed).
+                    deployment = Some(deployment_state(live));
                     let old_hash = cached_deployment.as_deref().and_then(config_hash);
                     if let (Some(old_hash), Some(new_hash)) = (old_hash, new_hash.as_ref())
                         && old_hash != *new_hash
@@ -145,7 +155,7 @@ pub async fn reconcile(service: Arc<MmfService>, ctx: Arc<Context>) -> Result<Ac
     if let Some(next) = next {
         patch_status(&ctx.client, service.as_ref(), &next).await?;
         for announcement in service_announcements(old, &next) {
-            announce(&ctx, &service, &environment, announcement).await;
+            announce(ctx, service, &environment, announcement).await;
         }
     }
     Ok(Action::await_change())

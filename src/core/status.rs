@@ -391,9 +391,11 @@ pub fn next_service_status(
             types::AVAILABLE,
             Status::False,
             reasons::DEPLOYMENT_UNAVAILABLE,
+            // Ready counts only: the Deployment controller's intermediate steps (pods created,
+            // template updated, not yet ready) then cost no status write of their own.
             format!(
-                "Rollout in progress: {}/{} replicas updated, {} ready.",
-                state.updated, state.desired, state.ready
+                "Rollout in progress: {}/{} replicas ready.",
+                state.ready, state.desired
             ),
         ),
         None => condition(

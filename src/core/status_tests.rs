@@ -308,3 +308,74 @@ fn a_blocked_service_is_stalled_and_reports_the_rejected_plugin() {
     assert_eq!(condition(&status.conditions, "Available").status, "True");
     assert_eq!(status.plugins[0].state, PluginLoadState::Rejected);
 }
+
+#[test]
+fn rollout_steps_that_change_no_ready_count_write_no_status() {
+    let configs = configs();
+    let environment = configs.environment("strict").unwrap();
+    let plugin = plugin(PINNED);
+    let service = MmfService::new(
+        "shop",
+        MmfServiceSpec {
+            image: "r.example/shop:1".into(),
+            replicas: 2,
+            service_type: Default::default(),
+            port: 8080,
+            plugins: vec![PluginRef {
+                name: "payments".into(),
+                enabled: true,
+                priority: 100,
+                config: None,
+            }],
+            resources: None,
+            env: vec![],
+            probes: Default::default(),
+            metrics: Default::default(),
+        },
+    );
+    let evaluation = evaluate_service(&service, environment, &configs, &[&plugin]);
+    let observe = |old: Option<&MmfServiceStatus>, deployment: DeploymentState, second: i64| {
+        next_service_status(
+            old,
+            Some(1),
+            "strict",
+            2,
+            ServiceObservation::Evaluated {
+                evaluation: &evaluation,
+                deployment: Some(deployment),
+            },
+            &at(second),
+        )
+    };
+    // As the apply returns it: nothing observed, nothing created yet.
+    let applied = DeploymentState {
+        desired: 2,
+        ready: 0,
+        updated: 0,
+        available: false,
+        observed: false,
+    };
+    let first = observe(None, applied, 100).unwrap();
+    assert_eq!(
+        condition(&first.conditions, "Available").message,
+        "Rollout in progress: 0/2 replicas ready."
+    );
+    // The Deployment controller observed it and created both pods, none ready yet.
+    let created = DeploymentState {
+        updated: 2,
+        observed: true,
+        ..applied
+    };
+    assert_eq!(observe(Some(&first), created, 101), None);
+    // One ready: a write, since readyReplicas changed.
+    let one = DeploymentState {
+        ready: 1,
+        ..created
+    };
+    let second = observe(Some(&first), one, 102).unwrap();
+    assert_eq!(second.ready_replicas, Some(1));
+    assert_eq!(
+        condition(&second.conditions, "Available").message,
+        "Rollout in progress: 1/2 replicas ready."
+    );
+}
