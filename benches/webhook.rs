@@ -18,9 +18,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::routing::post;
 use axum_server::tls_rustls::RustlsConfig;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
+use mmf_e2e::load::{CONNECTIONS, Load, Measured, open_loop};
 use mmf_operator::api::{ENVIRONMENT_LABEL, MmfPlugin};
 use mmf_operator::config::load_dir;
 use mmf_operator::state::{ClusterView, SharedConfig};
@@ -29,12 +27,6 @@ use mmf_operator::webhook::tls::{CertCell, certified_key, server_config};
 use mmf_operator::webhook::{
     AdmissionMetrics, CONFIGURATION_NAME, TlsSource, WebhookHealth, WebhookOptions, serve_on,
 };
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
-use tokio::sync::{Mutex, Semaphore};
-
-/// Connections each client keeps open (HTTP/1.1, one request in flight per connection).
-const CONNECTIONS: usize = 16;
 
 struct ProdView;
 
@@ -61,100 +53,12 @@ fn env_number(name: &str, default: u64, max: u64) -> u64 {
         .clamp(1, max)
 }
 
-async fn connect(addr: SocketAddr, ca_pem: &str) -> SendRequest<Full<Bytes>> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    tcp.set_nodelay(true).unwrap();
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
-        .await
-        .unwrap();
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    sender
-}
-
-/// Open-loop load: one request every `1/rate` s for `seconds`, latency measured from the
-/// scheduled send time (so a stalled server cannot hide its queue).
-async fn measure(
-    addr: SocketAddr,
-    ca_pem: &str,
-    path: &'static str,
-    body: Bytes,
-    rate: u64,
-    seconds: u64,
-) -> (Vec<Duration>, usize) {
-    let mut senders = Vec::new();
-    for _ in 0..CONNECTIONS {
-        senders.push(connect(addr, ca_pem).await);
-    }
-    let pool = Arc::new(Mutex::new(senders));
-    let permits = Arc::new(Semaphore::new(CONNECTIONS));
-    let total = rate * seconds;
-    let interval = Duration::from_secs_f64(1.0 / rate as f64);
-    let start = tokio::time::Instant::now();
-    let mut tasks = Vec::with_capacity(total as usize);
-    for i in 0..total {
-        let scheduled = start + interval * i as u32;
-        tokio::time::sleep_until(scheduled).await;
-        let (pool, permits, body) = (pool.clone(), permits.clone(), body.clone());
-        tasks.push(tokio::spawn(async move {
-            let _permit = permits.acquire().await.unwrap();
-            let mut sender = pool.lock().await.pop().unwrap();
-            let request = hyper::Request::post(path)
-                .header("host", "127.0.0.1")
-                .header("content-type", "application/json")
-                .body(Full::new(body))
-                .unwrap();
-            let ok = match sender.send_request(request).await {
-                Ok(response) => {
-                    let status = response.status();
-                    response.into_body().collect().await.is_ok() && status.is_success()
-                }
-                Err(_) => false,
-            };
-            let latency = scheduled.elapsed();
-            pool.lock().await.push(sender);
-            (latency, ok)
-        }));
-    }
-    let mut latencies = Vec::with_capacity(tasks.len());
-    let mut failures = 0;
-    for task in tasks {
-        let (latency, ok) = task.await.unwrap();
-        latencies.push(latency);
-        if !ok {
-            failures += 1;
-        }
-    }
-    latencies.sort();
-    (latencies, failures)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[index]
-}
-
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
 /// The policy decision alone, in a loop on this thread: what the webhook adds, without I/O.
-fn decision_only(config_dir: &Path, body: &[u8], iterations: usize) -> Vec<Duration> {
+fn decision_only(config_dir: &Path, body: &[u8], iterations: usize) -> Measured {
     use kube::core::DynamicObject;
     use kube::core::admission::{AdmissionRequest, AdmissionReview};
     let config = load_dir(config_dir).unwrap();
@@ -168,7 +72,10 @@ fn decision_only(config_dir: &Path, body: &[u8], iterations: usize) -> Vec<Durat
         assert!(verdict.allowed);
     }
     latencies.sort();
-    latencies
+    Measured {
+        latencies,
+        failures: 0,
+    }
 }
 
 fn main() {
@@ -253,54 +160,49 @@ async fn run() {
         "webhook benchmark: {rate} req/s for {seconds} s each, {CONNECTIONS} keep-alive HTTP/1.1 connections, body {} bytes (signed MmfPlugin CREATE into production)",
         body.len()
     );
-    // Warm-up of both (connection set-up, allocator, lazy statics), not measured.
-    measure(echo_addr, &bundle.ca_cert, "/echo", body.clone(), rate, 1).await;
-    measure(
-        webhook_addr,
-        &bundle.ca_cert,
-        "/validate",
-        body.clone(),
+    let echo_load = Load {
+        addr: echo_addr,
+        ca_pem: &bundle.ca_cert,
+        path: "/echo",
+        body: body.clone(),
         rate,
-        1,
-    )
-    .await;
+        duration: Duration::from_secs(seconds),
+    };
+    let webhook_load = Load {
+        addr: webhook_addr,
+        path: "/validate",
+        ..echo_load.clone()
+    };
+    // Warm-up of both (connection set-up, allocator, lazy statics), not measured.
+    for load in [&echo_load, &webhook_load] {
+        let warm_up = Load {
+            duration: Duration::from_secs(1),
+            ..load.clone()
+        };
+        open_loop(&warm_up).await.unwrap();
+    }
 
     let started = Instant::now();
-    let (echo_lat, echo_fail) = measure(
-        echo_addr,
-        &bundle.ca_cert,
-        "/echo",
-        body.clone(),
-        rate,
-        seconds,
-    )
-    .await;
-    let (hook_lat, hook_fail) = measure(
-        webhook_addr,
-        &bundle.ca_cert,
-        "/validate",
-        body.clone(),
-        rate,
-        seconds,
-    )
-    .await;
-    let row = |name: &str, lat: &[Duration], failures: usize| {
+    let echoed = open_loop(&echo_load).await.unwrap();
+    let admitted = open_loop(&webhook_load).await.unwrap();
+    let row = |name: &str, measured: &Measured| {
         println!(
-            "{name:<16} n={:<6} failures={failures:<3} p50={:>8.3} ms  p99={:>8.3} ms  max={:>8.3} ms",
-            lat.len(),
-            ms(percentile(lat, 0.50)),
-            ms(percentile(lat, 0.99)),
-            ms(percentile(lat, 1.0)),
+            "{name:<16} n={:<6} failures={:<3} p50={:>8.3} ms  p99={:>8.3} ms  max={:>8.3} ms",
+            measured.latencies.len(),
+            measured.failures,
+            ms(measured.percentile(0.50)),
+            ms(measured.percentile(0.99)),
+            ms(measured.percentile(1.0)),
         )
     };
-    row("tls-echo", &echo_lat, echo_fail);
-    row("webhook", &hook_lat, hook_fail);
+    row("tls-echo", &echoed);
+    row("webhook", &admitted);
     let decision = decision_only(&root.join("config"), &body, (rate * seconds) as usize);
-    row("decide() only", &decision, 0);
+    row("decide() only", &decision);
     println!(
         "ratio webhook/echo: p50 {:.2}x  p99 {:.2}x  (measured in {:.1} s)",
-        ms(percentile(&hook_lat, 0.50)) / ms(percentile(&echo_lat, 0.50)),
-        ms(percentile(&hook_lat, 0.99)) / ms(percentile(&echo_lat, 0.99)),
+        ms(admitted.percentile(0.50)) / ms(echoed.percentile(0.50)),
+        ms(admitted.percentile(0.99)) / ms(echoed.percentile(0.99)),
         started.elapsed().as_secs_f64()
     );
 

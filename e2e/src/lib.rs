@@ -14,6 +14,7 @@
 //! ```
 
 // Listed bottom-up: each module uses only those above it (`.ci/module-cycles e2e/src` checks).
+pub mod load; // open-loop HTTPS load and a TLS echo, for latency benchmarks
 pub mod real;
 pub mod tls;
 pub mod tools;
@@ -60,6 +61,9 @@ pub enum Error {
     /// Certificate generation or rustls configuration failed.
     #[error("TLS setup: {0}")]
     Tls(String),
+    /// A load generator could not connect to the server it measures.
+    #[error("connecting to the measured server: {0}")]
+    Connect(#[source] std::io::Error),
     /// The kubeconfig file could not be written.
     #[error("writing the kubeconfig: {0}")]
     Kubeconfig(#[source] std::io::Error),

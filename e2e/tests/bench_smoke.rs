@@ -9,6 +9,7 @@ use std::process::Command;
 fn every_scenario_prints_its_table_and_ratio_at_fifty_services() {
     let output = Command::new(env!("CARGO_BIN_EXE_bench"))
         .args(["all", "--services", "50", "--quiet-seconds", "3"])
+        .args(["--rates", "100", "--seconds", "1", "--creates", "50"])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -27,7 +28,9 @@ fn every_scenario_prints_its_table_and_ratio_at_fifty_services() {
             "quiet",
             "memory",
             "startup",
-            "render"
+            "render",
+            "webhook through the API server",
+            "webhook direct"
         ],
         "{stdout}"
     );
@@ -38,6 +41,8 @@ fn every_scenario_prints_its_table_and_ratio_at_fifty_services() {
         "RSS/cached JSON: ",
         "ready after ",
         "render: ",
+        "ratio webhook/no webhook: ",
+        "ratio webhook/echo at 100/s: ",
     ] {
         assert!(
             stdout.lines().any(|line| line.starts_with(ratio)),

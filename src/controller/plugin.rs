@@ -62,7 +62,7 @@ async fn converge(
     let observation = match policy {
         Ok(policy) => {
             evaluation =
-                evaluate_plugin_with(&plugin, policy, &config, ctx.metrics.signatures.as_ref());
+                evaluate_plugin_with(plugin, policy, &config, ctx.metrics.signatures.as_ref());
             PluginObservation::Evaluated {
                 evaluation: &evaluation,
                 mode: policy.plugins.loading,

@@ -93,7 +93,7 @@ async fn converge(
             let plugins: Vec<Arc<MmfPlugin>> = ctx.caches.plugins_in(&namespace);
             let available: Vec<&MmfPlugin> = plugins.iter().map(AsRef::as_ref).collect();
             let evaluation = evaluate_service_with(
-                &service,
+                service,
                 policy,
                 &config,
                 &available,
@@ -108,7 +108,7 @@ async fn converge(
             if evaluation.decision == Decision::Deploy {
                 let loaded: Vec<_> = evaluation.loaded().collect();
                 let rendered =
-                    render(&service, policy, &loaded).map_err(|source| Error::Render {
+                    render(service, policy, &loaded).map_err(|source| Error::Render {
                         object: format!("MmfService {namespace}/{name}"),
                         source,
                     })?;

@@ -17,6 +17,7 @@ mod raw;
 mod report;
 mod scenarios;
 mod steady;
+mod webhook;
 mod workload;
 
 use std::path::PathBuf;
@@ -27,7 +28,7 @@ use clap::{Parser, ValueEnum};
 #[derive(Parser, Debug)]
 #[command(
     name = "bench",
-    about = "Benchmarks of mmf-operator: convergence, requests, quiet writes, memory, startup, render"
+    about = "Benchmarks of mmf-operator: convergence, requests, quiet writes, memory, startup, render, webhook"
 )]
 struct Args {
     /// What to measure (`all` runs every scenario once, with its default sizes).
@@ -48,6 +49,15 @@ struct Args {
     /// How long the quiet scenario watches a settled operator.
     #[arg(long, default_value_t = 60)]
     quiet_seconds: u64,
+    /// Request rates (per second) of the webhook scenario's direct table.
+    #[arg(long, value_delimiter = ',', default_values_t = [500, 2000])]
+    rates: Vec<u64>,
+    /// Seconds each rate of the webhook scenario runs.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// MmfPlugin creates per side of the webhook scenario's through-the-API-server table.
+    #[arg(long, default_value_t = 1000)]
+    creates: usize,
     /// The `mmf` binary (default: the one beside this binary, built if missing).
     #[arg(long)]
     mmf: Option<PathBuf>,
@@ -61,6 +71,7 @@ enum Scenario {
     Memory,
     Startup,
     Render,
+    Webhook,
     All,
 }
 
@@ -134,6 +145,9 @@ async fn run(args: &Args) -> Result<(), scenarios::BenchError> {
         for n in sizes(&[1000]) {
             steady::render(&setup, n).await?;
         }
+    }
+    if all || args.scenario == Scenario::Webhook {
+        webhook::webhook(&setup, &args.rates, args.seconds, args.creates).await?;
     }
     Ok(())
 }

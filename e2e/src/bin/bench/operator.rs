@@ -66,6 +66,16 @@ impl Operator {
     /// Starts `mmf run` against `cluster` (development default environment, no webhook: the
     /// webhook's cost is the webhook scenario's) and returns once it is ready and leads.
     pub fn start(mmf: &Path, cluster: &Cluster, tag: &str) -> Result<Operator, BenchError> {
+        Operator::start_with(mmf, cluster, tag, &["--webhook-addr", "none"])
+    }
+
+    /// Like [`Operator::start`], with the webhook flags given in `webhook`.
+    pub fn start_with(
+        mmf: &Path,
+        cluster: &Cluster,
+        tag: &str,
+        webhook: &[&str],
+    ) -> Result<Operator, BenchError> {
         let probe_port = free_port()?;
         let log = cluster.dir().join(format!("operator-{tag}.log"));
         let log_file = std::fs::File::create(&log).map_err(|e| BenchError::io(&log, e))?;
@@ -74,7 +84,8 @@ impl Operator {
             .arg("run")
             .arg("--config-dir")
             .arg(repo().join("config"))
-            .args(["--namespace", "default", "--webhook-addr", "none"])
+            .args(["--namespace", "default"])
+            .args(webhook)
             .args(["--probe-addr", &format!("127.0.0.1:{probe_port}")])
             .env("KUBECONFIG", &cluster.kubeconfig)
             .env("RUST_LOG", "warn")
@@ -218,7 +229,8 @@ pub fn process_memory(pid: u32) -> Memory {
     }
 }
 
-fn free_port() -> Result<u16, BenchError> {
+/// A port free on 127.0.0.1 right now.
+pub fn free_port() -> Result<u16, BenchError> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")
         .map_err(|e| BenchError::io(Path::new("127.0.0.1:0"), e))?;
     listener

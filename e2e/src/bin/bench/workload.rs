@@ -68,33 +68,36 @@ impl Workload {
     pub fn plugin_objects(&self) -> Vec<Value> {
         let count = self.plugins + usize::from(self.affected.is_some());
         (0..count)
-            .map(|i| {
-                json!({
-                    "apiVersion": "mmf.marty.dev/v1alpha1",
-                    "kind": "MmfPlugin",
-                    "metadata": {
-                        "name": Workload::plugin_name(i),
-                        "namespace": self.namespace,
-                        "labels": {BENCH_LABEL: "true"},
-                    },
-                    "spec": {
-                        "version": "1.0.0",
-                        "description": "A plugin of the benchmark",
-                        "image": image("plugin", i),
-                        "services": [{
-                            "name": format!("bench-api-{i}"),
-                            "healthCheckPath": "/health",
-                            "routes": [{"path": format!("/bench/{i}"), "methods": ["GET"]}],
-                        }],
-                        "configSchema": {
-                            "type": "object",
-                            "properties": {"level": {"type": "integer"}, "mode": {"type": "string"}},
-                        },
-                        "config": {"level": 1, "mode": "fast"},
-                    },
-                })
-            })
+            .map(|i| Workload::plugin_object(&self.namespace, &Workload::plugin_name(i), i))
             .collect()
+    }
+
+    /// One compliant MmfPlugin (development and production image rules both pass).
+    pub fn plugin_object(namespace: &str, name: &str, index: usize) -> Value {
+        json!({
+            "apiVersion": "mmf.marty.dev/v1alpha1",
+            "kind": "MmfPlugin",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": {BENCH_LABEL: "true"},
+            },
+            "spec": {
+                "version": "1.0.0",
+                "description": "A plugin of the benchmark",
+                "image": image("plugin", index),
+                "services": [{
+                    "name": format!("bench-api-{index}"),
+                    "healthCheckPath": "/health",
+                    "routes": [{"path": format!("/bench/{index}"), "methods": ["GET"]}],
+                }],
+                "configSchema": {
+                    "type": "object",
+                    "properties": {"level": {"type": "integer"}, "mode": {"type": "string"}},
+                },
+                "config": {"level": 1, "mode": "fast"},
+            },
+        })
     }
 
     /// The plugin names service `index` loads.
