@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::{ConfigError, ConfigSet, ConfigSource};
+use crate::core::config::{ConfigError, ConfigSet, ConfigSource};
 
 pub use crate::core::limits::MAX_CONFIG_FILE_BYTES;
 

@@ -22,10 +22,9 @@ use super::caches::Caches;
 use crate::api::PluginLoadState;
 use crate::api::{MmfPlugin, SignatureAlgorithm};
 use crate::audit::AuditLog;
-use crate::config::TrustedKey;
 use crate::core::audit::load_state;
 use crate::core::policy::SignatureVerifier;
-use crate::core::signature::{SignatureError, Verified};
+use crate::core::signature::{SignatureError, TrustedKey, Verified};
 use crate::core::status::PluginState;
 use crate::core::verdict_cache::{Lookup, VerdictCache};
 

@@ -4,6 +4,7 @@
 //! results, so all three apply the same rules.
 
 pub mod audit;
+pub mod config;
 pub mod drift;
 pub mod environment;
 pub mod limits;

@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 
 use super::policy::PluginOutcome;
 use crate::api::{CONFIG_HASH_ANNOTATION, MmfService, ServiceType};
-use crate::config::EnvironmentPolicy;
+use crate::core::config::EnvironmentPolicy;
 
 /// Where plugin code is copied in the pod.
 pub const PLUGIN_DIR: &str = "/opt/mmf/plugins";
@@ -211,7 +211,7 @@ fn framework_config(
     struct FrameworkConfig<'a> {
         environment: &'a str,
         service: ServiceSection<'a>,
-        plugins: crate::config::PluginsPolicy,
+        plugins: crate::core::config::PluginsPolicy,
         load_order: Vec<&'a str>,
     }
     #[derive(Serialize)]

@@ -5,7 +5,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::*;
 use crate::api::{MmfPlugin, MmfPluginSpec, MmfService, MmfServiceSpec, PluginRef};
-use crate::config::{ConfigSet, ConfigSource};
+use crate::core::config::{ConfigSet, ConfigSource};
 use crate::core::policy::{evaluate_plugin, evaluate_service};
 
 fn at(seconds: i64) -> Time {

@@ -1,23 +1,21 @@
 //! The environment policy (`config/base.yaml` layered with `config/<env>.yaml`) and the
 //! per-plugin settings (`config/plugins/<plugin>.yaml`).
 //!
-//! Parsing and layering are pure ([`ConfigSet::from_sources`]); [`load`] only reads the files.
+//! Parsing and layering are pure ([`ConfigSet::from_sources`]): text in, typed policy out,
+//! trusted keys parsed once here. Reading the files is the shell's job (`crate::config`).
 
-mod load;
 mod policy;
 
-pub use load::{MAX_CONFIG_FILE_BYTES, load_dir};
 pub use policy::{
     EnvironmentPolicy, LoadingMode, PluginsPolicy, ResourceLimits, Sandboxing, SecurityPolicy,
-    TrustedKey,
 };
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::core::manifest::{SourceLocation, parse_yaml_value, yaml_error};
-use crate::core::merge::deep_merge;
+use super::manifest::{SourceLocation, parse_yaml_value, yaml_error};
+use super::merge::deep_merge;
 
 /// Name of the layer every environment starts from.
 pub const BASE_FILE: &str = "base.yaml";
