@@ -26,7 +26,6 @@ use sha2::{Digest, Sha256};
 
 use crate::api::plugin::SignatureAlgorithm;
 use crate::api::{API_VERSION, MmfPlugin, PluginSignature};
-use crate::core::config::TrustedKey;
 
 /// Why a plugin could not be signed or verified. Each message names the field and says what to
 /// do; the policy engine matches on the variant to decide how to report it.

@@ -2,7 +2,7 @@
 //! per-plugin settings (`config/plugins/<plugin>.yaml`).
 //!
 //! Parsing and layering are pure ([`ConfigSet::from_sources`]): text in, typed policy out,
-//! trusted keys parsed once here. Reading the files is the shell's job (`crate::config`).
+//! trusted keys parsed once here. Reading the files is the shell's job.
 
 mod policy;
 
