@@ -23,7 +23,8 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use mmf_operator::api::{ENVIRONMENT_LABEL, MmfPlugin};
 use mmf_operator::config::load_dir;
-use mmf_operator::state::{ClusterView, SharedConfig};
+use mmf_operator::cluster_view::ClusterView;
+use mmf_operator::config::SharedConfig;
 use mmf_operator::webhook::certs::{issue_all, serving_names};
 use mmf_operator::webhook::tls::{CertCell, certified_key, server_config};
 use mmf_operator::webhook::{

@@ -1,53 +1,14 @@
-//! State shared by the controller and the admission webhook inside `mmf run`: the current
-//! environment config (swapped whole on reload) and a read-only view of the watch caches.
-//! Both decide from these alone, so admission never calls the API server.
+//! What the controller and the admission webhook inside `mmf run` know of the cluster: a
+//! read-only view of the watch caches, and the environment of a namespace. Together with the
+//! shared config ([`crate::config::SharedConfig`]) they decide from these alone, so admission
+//! never calls the API server.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use crate::api::MmfPlugin;
 use crate::config::{ConfigError, ConfigSet, EnvironmentPolicy};
 use crate::core::environment::environment_for;
-
-/// The loaded config directory plus the operator's default environment. Readers take a cheap
-/// `Arc` snapshot; a reload replaces the whole set atomically.
-#[derive(Debug)]
-pub struct SharedConfig {
-    current: RwLock<Arc<ConfigSet>>,
-    default_environment: String,
-}
-
-impl SharedConfig {
-    /// Wraps an initial config.
-    pub fn new(config: ConfigSet, default_environment: impl Into<String>) -> SharedConfig {
-        SharedConfig {
-            current: RwLock::new(Arc::new(config)),
-            default_environment: default_environment.into(),
-        }
-    }
-
-    /// A consistent snapshot of the config.
-    pub fn current(&self) -> Arc<ConfigSet> {
-        match self.current.read() {
-            Ok(guard) => Arc::clone(&guard),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
-    }
-
-    /// Swaps in a newly loaded config.
-    pub fn replace(&self, config: ConfigSet) {
-        let mut guard = match self.current.write() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        *guard = Arc::new(config);
-    }
-
-    /// Environment used for namespaces without the environment label.
-    pub fn default_environment(&self) -> &str {
-        &self.default_environment
-    }
-}
 
 /// What the watch caches know. Implemented by the controller's reflectors, and by plain maps in
 /// tests.

@@ -17,7 +17,8 @@ use mmf_operator::core::limits::{
     MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH,
 };
 use mmf_operator::core::manifest::parse_documents;
-use mmf_operator::state::{ClusterView, SharedConfig};
+use mmf_operator::cluster_view::ClusterView;
+use mmf_operator::config::SharedConfig;
 use mmf_operator::webhook::{AdmissionMetrics, AdmissionState, router};
 use serde_json::{Value, json};
 use tower::ServiceExt;

@@ -25,7 +25,7 @@ use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionReview};
 use mmf_operator::api::{ENVIRONMENT_LABEL, MmfPlugin};
 use mmf_operator::config::load_dir;
-use mmf_operator::state::ClusterView;
+use mmf_operator::cluster_view::ClusterView;
 use mmf_operator::webhook::review::decide;
 use serde_json::{Value, json};
 

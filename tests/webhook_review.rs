@@ -14,7 +14,7 @@ use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionReview};
 use mmf_operator::api::{ENVIRONMENT_LABEL, MmfPlugin};
 use mmf_operator::config::{ConfigSet, ConfigSource};
-use mmf_operator::state::ClusterView;
+use mmf_operator::cluster_view::ClusterView;
 use mmf_operator::webhook::review;
 use serde_json::{Value, json};
 

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use mmf_operator::api::MmfPlugin;
 use mmf_operator::config::load_dir;
-use mmf_operator::state::{ClusterView, SharedConfig};
+use mmf_operator::cluster_view::ClusterView;
+use mmf_operator::config::SharedConfig;
 use mmf_operator::webhook::certs::{issue_all, serving_names};
 use mmf_operator::webhook::{
     AdmissionMetrics, CONFIGURATION_NAME, TlsSource, WebhookHealth, WebhookOptions, serve_on,

@@ -10,7 +10,7 @@ use crate::core::manifest::{
     Document, MAX_MANIFEST_BYTES, Manifest, SourceLocation, parse_documents,
 };
 use crate::core::violation::Violation;
-use crate::position::FieldPositions;
+use crate::core::position::FieldPositions;
 
 /// Where an object came from: its document, and where each of its fields is.
 #[derive(Debug, Clone, Default)]

@@ -17,7 +17,7 @@ use crate::api::plugin::SignatureAlgorithm;
 use crate::config;
 use crate::core::manifest::{MAX_MANIFEST_BYTES, Manifest, parse_manifests};
 use crate::core::signature::{self, SigningKey};
-use crate::manifest_edit::set_plugin_signature;
+use crate::core::manifest_edit::set_plugin_signature;
 
 use crate::core::limits::MAX_KEY_BYTES;
 

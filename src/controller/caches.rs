@@ -26,7 +26,8 @@ use tokio::sync::mpsc;
 
 use super::index::PluginIndex;
 use crate::api::{ENVIRONMENT_LABEL, MmfPlugin, MmfService};
-use crate::state::{ClusterView, SharedConfig};
+use crate::cluster_view::ClusterView;
+use crate::config::SharedConfig;
 
 /// Label selecting the children the operator owns.
 pub const OWNED_SELECTOR: &str = "app.kubernetes.io/managed-by=mmf-operator";

@@ -44,7 +44,8 @@ pub use ops::ReadinessCheck;
 
 use crate::api::MmfPlugin;
 use crate::config::{ConfigError, load_dir};
-use crate::state::{ClusterView, SharedConfig};
+use crate::cluster_view::ClusterView;
+use crate::config::SharedConfig;
 
 /// Settings of `mmf run` that concern the controllers.
 #[derive(Debug, Clone)]

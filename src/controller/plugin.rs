@@ -19,7 +19,7 @@ use crate::core::status::{
     PluginAnnouncement, PluginObservation, PluginState, first_sight_conditions, next_plugin_status,
     plugin_announcements,
 };
-use crate::state::environment_of;
+use crate::cluster_view::environment_of;
 
 /// Brings the plugin's status up to date; writes nothing when nothing changed.
 #[tracing::instrument(skip_all, fields(namespace = plugin.namespace(), name = plugin.name_any()))]

@@ -15,7 +15,7 @@ use notify::{RecursiveMode, Watcher};
 use sha2::{Digest, Sha256};
 
 use crate::config::load_dir;
-use crate::state::SharedConfig;
+use crate::config::SharedConfig;
 
 /// `sha256:<hex>` of every file under `dir` (following symlinks) by relative path, to notice
 /// any change cheaply and to say in the audit trail exactly what changed.

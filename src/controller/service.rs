@@ -26,7 +26,7 @@ use crate::core::status::{
     DeploymentState, ServiceAnnouncement, ServiceObservation, deployment_state,
     first_sight_conditions, next_service_status, service_announcements,
 };
-use crate::state::{ClusterView, environment_of};
+use crate::cluster_view::{ClusterView, environment_of};
 
 /// Brings the service's children and status up to date; writes nothing when nothing changed.
 #[tracing::instrument(skip_all, fields(namespace = service.namespace(), name = service.name_any()))]

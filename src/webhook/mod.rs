@@ -32,7 +32,8 @@ pub use configuration::{CONFIGURATION_NAME, Endpoint, Published, configuration};
 pub use review::{Verdict, decide, review};
 pub use server::{AdmissionMetrics, AdmissionState, MAX_BODY_BYTES, metrics, router};
 
-use crate::state::{ClusterView, SharedConfig};
+use crate::cluster_view::ClusterView;
+use crate::config::SharedConfig;
 use tls::{CertCell, CertDir, certified_key};
 
 /// How often certificates are checked and the `caBundle` re-published.

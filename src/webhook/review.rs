@@ -21,7 +21,7 @@ use crate::core::policy::{
     Direct, Outcome, Scope, SignatureVerifier, evaluate_plugin_with, evaluate_service_with, outcome,
 };
 use crate::core::violation::Violation;
-use crate::state::{ClusterView, environment_of};
+use crate::cluster_view::{ClusterView, environment_of};
 
 /// The two kinds this webhook judges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

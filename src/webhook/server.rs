@@ -29,7 +29,8 @@ use super::review::{ReviewedKind, Verdict, decide_with, reviewed_kind};
 use crate::audit::AuditLog;
 use crate::controller::metrics::{Metrics, SignatureVerdicts};
 use crate::core::audit::admission_record;
-use crate::state::{ClusterView, SharedConfig};
+use crate::cluster_view::ClusterView;
+use crate::config::SharedConfig;
 
 /// Largest AdmissionReview accepted (see the limit's own documentation).
 pub const MAX_BODY_BYTES: usize = crate::core::limits::MAX_ADMISSION_REVIEW_BYTES;
