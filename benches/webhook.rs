@@ -28,7 +28,8 @@ use mmf_operator::config::SharedConfig;
 use mmf_operator::webhook::certs::{issue_all, serving_names};
 use mmf_operator::webhook::tls::{CertCell, certified_key, server_config};
 use mmf_operator::webhook::{
-    AdmissionMetrics, CONFIGURATION_NAME, TlsSource, WebhookHealth, WebhookOptions, serve_on,
+    AdmissionMetrics, CONFIGURATION_NAME, DEFAULT_SECRET_NAME, DEFAULT_SERVICE_NAME, TlsSource, WebhookHealth,
+    WebhookOptions, serve_on,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -186,7 +187,7 @@ async fn run() {
     let rate = env_number("MMF_BENCH_RATE", 200, 2000);
     let seconds = env_number("MMF_BENCH_SECONDS", 10, 60);
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let names = serving_names("mmf-operator", "mmf-system", Some("127.0.0.1"));
+    let names = serving_names(DEFAULT_SERVICE_NAME, "mmf-system", Some("127.0.0.1"));
     let bundle = issue_all(&names, time::OffsetDateTime::now_utc()).unwrap();
     let body = Bytes::from(
         std::fs::read(root.join("tests/data/admission/plugin-create-compliant.json")).unwrap(),
@@ -209,7 +210,7 @@ async fn run() {
         cert_hosts: Vec::new(),
         configuration_name: CONFIGURATION_NAME.to_owned(),
         namespace: "mmf-system".to_owned(),
-        service_name: "mmf-operator".to_owned(),
+        service_name: DEFAULT_SERVICE_NAME.to_owned(),
         secret_name: "unused".to_owned(),
         fail_closed_environments: vec!["production".to_owned()],
         unlabelled_fail_closed: false,

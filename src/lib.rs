@@ -10,6 +10,8 @@ pub mod api;
 pub mod core;
 /// The audit trail's sink (the records are built in [`core::audit`]).
 pub mod audit;
+/// The file-system helpers the shells share: the capped file reader and the directory watcher.
+pub mod files;
 /// Reading the config directory from disk, and the shared config `mmf run` reloads in place.
 pub mod config;
 /// What the watch caches know of the cluster, and the environment of a namespace.

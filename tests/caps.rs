@@ -126,7 +126,7 @@ fn a_config_file_over_the_size_or_depth_cap_is_refused_naming_the_file() {
     let big = dir.path().join("staging.yaml");
     let text = format!(
         "plugins:\n  loading: strict\n# {}\n",
-        "x".repeat(MAX_CONFIG_FILE_BYTES as usize)
+        "x".repeat(MAX_CONFIG_FILE_BYTES)
     );
     std::fs::write(&big, &text).unwrap();
     assert_eq!(

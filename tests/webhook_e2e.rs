@@ -26,7 +26,8 @@ use mmf_operator::cluster_view::ClusterView;
 use mmf_operator::config::SharedConfig;
 use mmf_operator::webhook::configuration::{LENIENT_WEBHOOK, STRICT_WEBHOOK, trusts};
 use mmf_operator::webhook::{
-    AdmissionMetrics, CONFIGURATION_NAME, TlsSource, WebhookHealth, WebhookOptions, serve_on,
+    AdmissionMetrics, CONFIGURATION_NAME, DEFAULT_SECRET_NAME, DEFAULT_SERVICE_NAME, TlsSource, WebhookHealth,
+    WebhookOptions, serve_on,
 };
 
 fn kubectl_path() -> Option<PathBuf> {
@@ -242,8 +243,8 @@ async fn kubectl_shows_denials_in_production_and_warnings_in_development() {
         cert_hosts: Vec::new(),
         configuration_name: CONFIGURATION_NAME.to_owned(),
         namespace: "mmf-system".to_owned(),
-        service_name: "mmf-operator".to_owned(),
-        secret_name: "mmf-operator-webhook-tls".to_owned(),
+        service_name: DEFAULT_SERVICE_NAME.to_owned(),
+        secret_name: DEFAULT_SECRET_NAME.to_owned(),
         fail_closed_environments: vec!["production".to_owned()],
         unlabelled_fail_closed: false,
     };
@@ -271,7 +272,7 @@ async fn kubectl_shows_denials_in_production_and_warnings_in_development() {
 
     // What the operator wrote: the Secret and a configuration that trusts its CA.
     let secret = Api::<Secret>::namespaced(client.clone(), "mmf-system")
-        .get("mmf-operator-webhook-tls")
+        .get(DEFAULT_SECRET_NAME)
         .await
         .unwrap();
     let ca = secret.data.unwrap()["ca.crt"].0.clone();
@@ -428,8 +429,8 @@ fn in_cluster_options(addr: std::net::SocketAddr) -> WebhookOptions {
         cert_hosts: Vec::new(),
         configuration_name: CONFIGURATION_NAME.to_owned(),
         namespace: "mmf-system".to_owned(),
-        service_name: "mmf-operator".to_owned(),
-        secret_name: "mmf-operator-webhook-tls".to_owned(),
+        service_name: DEFAULT_SERVICE_NAME.to_owned(),
+        secret_name: DEFAULT_SECRET_NAME.to_owned(),
         fail_closed_environments: vec!["production".to_owned()],
         unlabelled_fail_closed: false,
     }
@@ -455,14 +456,14 @@ async fn in_cluster_the_operator_keeps_the_charts_ca_bundle_current() {
     let addr = listener.local_addr().unwrap();
     cluster
         .server
-        .map_service("mmf-system", "mmf-operator", 443, addr);
+        .map_service("mmf-system", DEFAULT_SERVICE_NAME, 443, addr);
 
     // What the chart installs before the operator has a CA.
     let chart = configuration(
         CONFIGURATION_NAME,
         &Endpoint::Service {
             namespace: "mmf-system".to_owned(),
-            name: "mmf-operator".to_owned(),
+            name: DEFAULT_SERVICE_NAME.to_owned(),
         },
         b"",
         "mmf-system",
@@ -496,7 +497,7 @@ async fn in_cluster_the_operator_keeps_the_charts_ca_bundle_current() {
     }
     assert!(health.is_ready(), "the webhook never became ready");
     let secret = Api::<Secret>::namespaced(client.clone(), "mmf-system")
-        .get("mmf-operator-webhook-tls")
+        .get(DEFAULT_SECRET_NAME)
         .await
         .unwrap();
     let ca = secret.data.unwrap()["ca.crt"].0.clone();
@@ -547,7 +548,7 @@ async fn replicas_racing_for_the_secret_end_up_with_the_same_certificates() {
         .create(&Default::default(), &namespace)
         .await
         .unwrap();
-    let names = serving_names("mmf-operator", "mmf-system", None);
+    let names = serving_names(DEFAULT_SERVICE_NAME, "mmf-system", None);
     let (a, b) = tokio::join!(
         ensure_secret(&client, "mmf-system", "webhook-tls", &names, false),
         ensure_secret(&client, "mmf-system", "webhook-tls", &names, false),

@@ -15,7 +15,8 @@ use mmf_operator::cluster_view::ClusterView;
 use mmf_operator::config::SharedConfig;
 use mmf_operator::webhook::certs::{issue_all, serving_names};
 use mmf_operator::webhook::{
-    AdmissionMetrics, CONFIGURATION_NAME, TlsSource, WebhookHealth, WebhookOptions, serve_on,
+    AdmissionMetrics, CONFIGURATION_NAME, DEFAULT_SECRET_NAME, DEFAULT_SERVICE_NAME, TlsSource, WebhookHealth,
+    WebhookOptions, serve_on,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -77,7 +78,7 @@ async fn served_certificate(addr: std::net::SocketAddr, ca_pem: &str) -> Certifi
 #[tokio::test]
 async fn a_swapped_data_symlink_is_served_on_the_next_handshake() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let names = serving_names("mmf-operator", "mmf-system", Some("127.0.0.1"));
+    let names = serving_names(DEFAULT_SERVICE_NAME, "mmf-system", Some("127.0.0.1"));
     let now = OffsetDateTime::now_utc();
     let first = issue_all(&names, now).unwrap();
     let second = issue_all(&names, now).unwrap();
@@ -103,8 +104,8 @@ async fn a_swapped_data_symlink_is_served_on_the_next_handshake() {
         cert_hosts: Vec::new(),
         configuration_name: CONFIGURATION_NAME.to_owned(),
         namespace: "mmf-system".to_owned(),
-        service_name: "mmf-operator".to_owned(),
-        secret_name: "mmf-operator-webhook-tls".to_owned(),
+        service_name: DEFAULT_SERVICE_NAME.to_owned(),
+        secret_name: DEFAULT_SECRET_NAME.to_owned(),
         fail_closed_environments: vec!["production".to_owned()],
         unlabelled_fail_closed: false,
     };

@@ -22,6 +22,7 @@ use serde_json::json;
 
 use super::input::read_inputs;
 use super::run::{install_crypto_provider, webhook_extension};
+use crate::api::conditions::types;
 use crate::api::{ENVIRONMENT_LABEL, MmfPlugin, MmfService};
 use crate::controller::{self, RunOptions};
 use crate::webhook::WebhookOptions;
@@ -360,7 +361,7 @@ async fn wait_ready(client: &Client, namespace: &str, objects: &[(String, String
     let services: Api<MmfService> = Api::namespaced(client.clone(), namespace);
     let is_ready =
         |conditions: Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>>| {
-            conditions.is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+            conditions.is_some_and(|c| c.iter().any(|c| c.type_ == types::READY && c.status == "True"))
         };
     for _ in 0..150 {
         let mut all = true;
@@ -409,10 +410,10 @@ async fn print_summary(client: &Client, namespace: &str) -> anyhow::Result<()> {
             plugin.spec.version
         );
         for type_ in [
-            "Ready",
-            "SignatureVerified",
-            "ConfigValid",
-            "PolicyCompliant",
+            types::READY,
+            types::SIGNATURE_VERIFIED,
+            types::CONFIG_VALID,
+            types::POLICY_COMPLIANT,
         ] {
             println!("  {}", condition(&status.conditions, type_));
         }
@@ -425,7 +426,12 @@ async fn print_summary(client: &Client, namespace: &str) -> anyhow::Result<()> {
             status.replica_summary.as_deref().unwrap_or("-"),
             status.loaded_plugins.as_deref().unwrap_or("")
         );
-        for type_ in ["Ready", "PluginsResolved", "PolicyCompliant", "Available"] {
+        for type_ in [
+            types::READY,
+            types::PLUGINS_RESOLVED,
+            types::POLICY_COMPLIANT,
+            types::AVAILABLE,
+        ] {
             println!("  {}", condition(&status.conditions, type_));
         }
         println!("  owns Deployment/{name}, ConfigMap/{name}-mmf, Service/{name}");

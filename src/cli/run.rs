@@ -50,13 +50,13 @@ pub struct RunArgs {
     #[arg(long)]
     pub webhook_cert_dir: Option<PathBuf>,
     /// Secret (in the operator namespace) holding the self-managed CA and serving certificate.
-    #[arg(long, default_value = "mmf-operator-webhook-tls")]
+    #[arg(long, default_value = webhook::DEFAULT_SECRET_NAME)]
     pub webhook_secret: String,
     /// Service in front of the webhook (the serving certificate's DNS names).
-    #[arg(long, default_value = "mmf-operator-webhook")]
+    #[arg(long, default_value = webhook::DEFAULT_SERVICE_NAME)]
     pub webhook_service: String,
     /// Name of the ValidatingWebhookConfiguration to keep current.
-    #[arg(long, default_value = "mmf-operator")]
+    #[arg(long, default_value = webhook::CONFIGURATION_NAME)]
     pub webhook_configuration: String,
     /// Environments whose namespaces get `failurePolicy: Fail`.
     #[arg(long, value_delimiter = ',', default_value = "production")]

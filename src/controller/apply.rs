@@ -14,12 +14,12 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sha2::{Digest, Sha256};
 
 use super::context::Context;
 use super::error::Error;
 use crate::api::{FIELD_MANAGER, MmfService};
 use crate::core::drift::{controller_of, is_controlled_by, needs_apply};
+use crate::core::hash::sha256_hex_prefix;
 use crate::core::render::Rendered;
 
 /// Annotation holding the digest of the applied object.
@@ -210,6 +210,5 @@ fn digest<K: Serialize>(object: &K) -> Result<String, Error> {
         what: "child object",
         source,
     })?;
-    let digest = Sha256::digest(&bytes);
-    Ok(digest.iter().take(16).map(|b| format!("{b:02x}")).collect())
+    Ok(sha256_hex_prefix(&bytes, 32))
 }

@@ -25,12 +25,9 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
 use super::index::PluginIndex;
-use crate::api::{ENVIRONMENT_LABEL, MmfPlugin, MmfService};
-use crate::cluster_view::ClusterView;
+use crate::api::{ENVIRONMENT_LABEL, MmfPlugin, MmfService, managed_by_selector};
+use crate::cluster_view::{ClusterView, environment_of};
 use crate::config::SharedConfig;
-
-/// Label selecting the children the operator owns.
-pub const OWNED_SELECTOR: &str = "app.kubernetes.io/managed-by=mmf-operator";
 
 /// Senders into the running controllers; `None` while this replica is not the leader, so
 /// triggers are dropped instead of piling up.
@@ -110,7 +107,7 @@ impl Caches {
             tasks: Mutex::new(Vec::new()),
         });
         let paged = watcher::Config::default().page_size(500);
-        let owned = paged.clone().labels(OWNED_SELECTOR);
+        let owned = paged.clone().labels(&managed_by_selector());
 
         let plugin_events = reflected(
             Api::<MmfPlugin>::all(client.clone()),
@@ -308,15 +305,9 @@ impl Caches {
     /// True when the environment of `namespace` enables `plugin` by default.
     fn is_default_plugin(&self, namespace: &str, plugin: &str) -> bool {
         let config = self.config.current();
-        let labels = self.namespace_labels(namespace);
-        let environment = crate::core::environment::environment_for(
-            labels.as_ref(),
-            self.config.default_environment(),
-        );
-        config
-            .environment(&environment)
-            .map(|policy| policy.default_plugins.iter().any(|p| p.name == plugin))
-            .unwrap_or(false)
+        let (_, policy) =
+            environment_of(self, &config, self.config.default_environment(), namespace);
+        policy.is_ok_and(|policy| policy.default_plugins.iter().any(|p| p.name == plugin))
     }
 
     fn on_service(&self, event: &watcher::Event<MmfService>) {

@@ -9,6 +9,8 @@
 pub mod violation;
 /// Every size and depth cap on input, in one place.
 pub mod limits;
+/// The one spelling of a sha256 (hex, short hex, `sha256:` digest).
+pub mod hash;
 /// Kubernetes resource quantities compared exactly.
 pub mod quantity;
 /// The one deep-merge rule for policy layers and plugin configuration.

@@ -22,7 +22,6 @@ use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, 
 use p256::pkcs8::LineEnding;
 use serde_json::{Value, json};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::api::plugin::SignatureAlgorithm;
 use crate::api::{API_VERSION, MmfPlugin, PluginSignature};
@@ -142,13 +141,7 @@ pub fn payload(plugin: &MmfPlugin) -> Result<Vec<u8>, SignatureError> {
 
 /// `sha256:<lowercase hex>` of `payload`, naming exactly what was signed.
 pub fn digest(payload: &[u8]) -> String {
-    let hash = Sha256::digest(payload);
-    let mut out = String::with_capacity(7 + 64);
-    out.push_str("sha256:");
-    for byte in hash.iter() {
-        out.push_str(&format!("{byte:02x}"));
-    }
-    out
+    super::hash::sha256_digest(payload)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

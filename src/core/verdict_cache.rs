@@ -10,8 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
-use sha2::{Digest, Sha256};
-
+use super::hash::sha256_of_parts;
 use super::signature::{self, SignatureError, TrustedKey, Verified};
 use crate::api::MmfPlugin;
 
@@ -112,19 +111,13 @@ fn cache_key(plugin: &MmfPlugin, digest: Option<&str>, trusted: &[TrustedKey]) -
         Some(digest) => digest.to_owned(),
         None => signature::digest(&signature::payload(plugin).ok()?),
     };
-    let mut hasher = Sha256::new();
-    for part in [
+    Some(sha256_of_parts([
         digest.as_bytes(),
         signed.algorithm.as_str().as_bytes(),
         signed.value.as_bytes(),
         key.id().as_bytes(),
         key.pem().as_bytes(),
-    ] {
-        // Length-prefixed, so no two different inputs concatenate alike.
-        hasher.update((part.len() as u64).to_be_bytes());
-        hasher.update(part);
-    }
-    Some(hasher.finalize().into())
+    ]))
 }
 
 #[cfg(test)]
