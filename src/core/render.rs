@@ -118,13 +118,8 @@ pub fn render(
         ..ConfigMap::default()
     };
 
-    let mut deployment_meta = meta(name.clone());
-    deployment_meta.annotations = Some(BTreeMap::from([(
-        "checkov.io/skip1".to_owned(),
-        "CKV2_K8S_6=Network policy for MMF services is the platform's: the operator cannot know which callers and dependencies a service has".to_owned(),
-    )]));
     let deployment = Deployment {
-        metadata: deployment_meta,
+        metadata: meta(name.clone()),
         spec: Some(DeploymentSpec {
             replicas: Some(service.spec.replicas),
             selector: LabelSelector {
