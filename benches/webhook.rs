@@ -22,13 +22,13 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use mmf_operator::api::{ENVIRONMENT_LABEL, MmfPlugin};
-use mmf_operator::config::load_dir;
 use mmf_operator::cluster_view::ClusterView;
 use mmf_operator::config::SharedConfig;
+use mmf_operator::config::load_dir;
 use mmf_operator::webhook::certs::{issue_all, serving_names};
 use mmf_operator::webhook::tls::{CertCell, certified_key, server_config};
 use mmf_operator::webhook::{
-    AdmissionMetrics, CONFIGURATION_NAME, DEFAULT_SECRET_NAME, DEFAULT_SERVICE_NAME, TlsSource, WebhookHealth,
+    AdmissionMetrics, CONFIGURATION_NAME, DEFAULT_SERVICE_NAME, TlsSource, WebhookHealth,
     WebhookOptions, serve_on,
 };
 use rustls::pki_types::pem::PemObject;

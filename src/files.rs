@@ -25,7 +25,11 @@ pub fn read_capped(path: &Path, limit: usize) -> Result<String, ReadError> {
         path: path.display().to_string(),
         reason,
     };
-    let too_large = |size: u64| error(format!("file is {size} bytes, more than the {limit} allowed"));
+    let too_large = |size: u64| {
+        error(format!(
+            "file is {size} bytes, more than the {limit} allowed"
+        ))
+    };
     let file = std::fs::File::open(path).map_err(|e| error(format!("cannot read: {e}")))?;
     let size = file
         .metadata()
@@ -129,7 +133,10 @@ mod tests {
         std::fs::write(&path, "abcd").unwrap();
         assert_eq!(
             read_capped(&path, 3).unwrap_err().to_string(),
-            format!("{}: file is 4 bytes, more than the 3 allowed", path.display())
+            format!(
+                "{}: file is 4 bytes, more than the 3 allowed",
+                path.display()
+            )
         );
     }
 

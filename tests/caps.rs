@@ -11,14 +11,14 @@ use assert_cmd::Command;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
+use mmf_operator::cluster_view::ClusterView;
+use mmf_operator::config::SharedConfig;
 use mmf_operator::config::load_dir;
 use mmf_operator::core::limits::{
     MAX_ADMISSION_REVIEW_BYTES, MAX_CONFIG_FILE_BYTES, MAX_DEPTH, MAX_MANIFEST_BYTES,
     MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH,
 };
 use mmf_operator::core::manifest::parse_documents;
-use mmf_operator::cluster_view::ClusterView;
-use mmf_operator::config::SharedConfig;
 use mmf_operator::webhook::{AdmissionMetrics, AdmissionState, router};
 use serde_json::{Value, json};
 use tower::ServiceExt;

@@ -214,13 +214,14 @@ fn checkov_finds_nothing_in_the_chart_or_in_mmf_render_for_production() {
         Vec::<Value>::new(),
         "`mmf render` output carries checkov skips"
     );
-    let failed: BTreeSet<(String, String)> = in_file(&render_report, "failed_checks", "/render.yaml")
-        .iter()
-        .map(|c| {
-            let (id, kind, _) = finding(c);
-            (id, kind)
-        })
-        .collect();
+    let failed: BTreeSet<(String, String)> =
+        in_file(&render_report, "failed_checks", "/render.yaml")
+            .iter()
+            .map(|c| {
+                let (id, kind, _) = finding(c);
+                (id, kind)
+            })
+            .collect();
     let pending: BTreeSet<(String, String)> = PENDING_RENDER_FINDINGS
         .iter()
         .map(|(id, kind)| (id.to_string(), kind.to_string()))

@@ -24,8 +24,8 @@ use common::{Cluster, repo, require_tool};
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionReview};
 use mmf_operator::api::{ENVIRONMENT_LABEL, MmfPlugin};
-use mmf_operator::config::load_dir;
 use mmf_operator::cluster_view::ClusterView;
+use mmf_operator::config::load_dir;
 use mmf_operator::webhook::review::decide;
 use serde_json::{Value, json};
 

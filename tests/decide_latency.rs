@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionReview};
 use mmf_operator::api::{ENVIRONMENT_LABEL, MmfPlugin};
+use mmf_operator::cluster_view::ClusterView;
 use mmf_operator::config::{ConfigSet, load_dir};
 use mmf_operator::controller::metrics::SignatureVerdicts;
 use mmf_operator::core::policy::Direct;
-use mmf_operator::cluster_view::ClusterView;
 use mmf_operator::webhook::review::decide_with;
 
 struct ProdView(Vec<Arc<MmfPlugin>>);

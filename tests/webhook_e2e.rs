@@ -21,13 +21,13 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use mmf_e2e::TestApiServer;
 use mmf_operator::api::MmfPlugin;
-use mmf_operator::config::{ConfigSet, ConfigSource};
 use mmf_operator::cluster_view::ClusterView;
 use mmf_operator::config::SharedConfig;
+use mmf_operator::config::{ConfigSet, ConfigSource};
 use mmf_operator::webhook::configuration::{LENIENT_WEBHOOK, STRICT_WEBHOOK, trusts};
 use mmf_operator::webhook::{
-    AdmissionMetrics, CONFIGURATION_NAME, DEFAULT_SECRET_NAME, DEFAULT_SERVICE_NAME, TlsSource, WebhookHealth,
-    WebhookOptions, serve_on,
+    AdmissionMetrics, CONFIGURATION_NAME, DEFAULT_SECRET_NAME, DEFAULT_SERVICE_NAME, TlsSource,
+    WebhookHealth, WebhookOptions, serve_on,
 };
 
 fn kubectl_path() -> Option<PathBuf> {

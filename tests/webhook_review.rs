@@ -13,8 +13,8 @@ use std::sync::Arc;
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionReview};
 use mmf_operator::api::{ENVIRONMENT_LABEL, MmfPlugin};
-use mmf_operator::config::{ConfigSet, ConfigSource};
 use mmf_operator::cluster_view::ClusterView;
+use mmf_operator::config::{ConfigSet, ConfigSource};
 use mmf_operator::webhook::review;
 use serde_json::{Value, json};
 

@@ -10,13 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mmf_operator::api::MmfPlugin;
-use mmf_operator::config::load_dir;
 use mmf_operator::cluster_view::ClusterView;
 use mmf_operator::config::SharedConfig;
+use mmf_operator::config::load_dir;
 use mmf_operator::webhook::certs::{issue_all, serving_names};
 use mmf_operator::webhook::{
-    AdmissionMetrics, CONFIGURATION_NAME, DEFAULT_SECRET_NAME, DEFAULT_SERVICE_NAME, TlsSource, WebhookHealth,
-    WebhookOptions, serve_on,
+    AdmissionMetrics, CONFIGURATION_NAME, DEFAULT_SECRET_NAME, DEFAULT_SERVICE_NAME, TlsSource,
+    WebhookHealth, WebhookOptions, serve_on,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};

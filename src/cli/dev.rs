@@ -361,7 +361,10 @@ async fn wait_ready(client: &Client, namespace: &str, objects: &[(String, String
     let services: Api<MmfService> = Api::namespaced(client.clone(), namespace);
     let is_ready =
         |conditions: Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>>| {
-            conditions.is_some_and(|c| c.iter().any(|c| c.type_ == types::READY && c.status == "True"))
+            conditions.is_some_and(|c| {
+                c.iter()
+                    .any(|c| c.type_ == types::READY && c.status == "True")
+            })
         };
     for _ in 0..150 {
         let mut all = true;

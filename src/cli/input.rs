@@ -9,9 +9,9 @@ use crate::config::{ConfigSet, load_dir};
 use crate::core::manifest::{
     Document, MAX_MANIFEST_BYTES, Manifest, SourceLocation, parse_documents,
 };
+use crate::core::position::FieldPositions;
 use crate::core::violation::Violation;
 use crate::files::read_capped;
-use crate::core::position::FieldPositions;
 
 /// Where an object came from: its document, and where each of its fields is.
 #[derive(Debug, Clone, Default)]

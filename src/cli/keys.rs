@@ -15,8 +15,8 @@ use crate::api::MmfPlugin;
 use crate::api::plugin::SignatureAlgorithm;
 use crate::config;
 use crate::core::manifest::{MAX_MANIFEST_BYTES, Manifest, parse_manifests};
-use crate::core::signature::{self, SigningKey};
 use crate::core::manifest_edit::set_plugin_signature;
+use crate::core::signature::{self, SigningKey};
 
 use crate::core::limits::MAX_KEY_BYTES;
 use crate::files::read_capped;

@@ -43,9 +43,9 @@ pub use error::Error;
 pub use ops::ReadinessCheck;
 
 use crate::api::MmfPlugin;
-use crate::config::{ConfigError, load_dir};
 use crate::cluster_view::ClusterView;
 use crate::config::SharedConfig;
+use crate::config::{ConfigError, load_dir};
 
 /// Settings of `mmf run` that concern the controllers.
 #[derive(Debug, Clone)]

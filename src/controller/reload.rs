@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::load_dir;
 use crate::config::SharedConfig;
+use crate::config::load_dir;
 use crate::core::hash::sha256_digest;
 use crate::files::DirWatch;
 

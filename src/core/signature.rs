@@ -20,8 +20,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
 use p256::pkcs8::LineEnding;
-use serde_json::{Value, json};
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 use crate::api::plugin::SignatureAlgorithm;
 use crate::api::{API_VERSION, MmfPlugin, PluginSignature};
@@ -255,7 +255,10 @@ struct TrustedKeyFile {
 impl TrustedKey {
     /// Parses `pem` (see [`PublicKey::from_pem`]) as the key named `id`; the error names the
     /// policy field.
-    pub fn parse(id: impl Into<String>, pem: impl Into<String>) -> Result<TrustedKey, SignatureError> {
+    pub fn parse(
+        id: impl Into<String>,
+        pem: impl Into<String>,
+    ) -> Result<TrustedKey, SignatureError> {
         let (id, pem) = (id.into(), pem.into());
         let key = PublicKey::from_pem(&pem).map_err(|error| SignatureError::BadKey {
             reason: format!("plugins.security.trusted_keys[{id}].public_key: {error}"),

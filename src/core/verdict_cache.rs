@@ -184,7 +184,10 @@ mod tests {
         );
         let mut changed = plugin("AAAA");
         changed.spec.version = "1.0.1".into();
-        assert_eq!(cache.verify(&changed, None, &keys(ED25519_PUB)).1, Lookup::Miss);
+        assert_eq!(
+            cache.verify(&changed, None, &keys(ED25519_PUB)).1,
+            Lookup::Miss
+        );
         assert_eq!(cache.len(), 4);
     }
 

@@ -27,10 +27,10 @@ use tracing::field::Empty;
 use super::configuration::VALIDATE_PATH;
 use super::review::{ReviewedKind, Verdict, decide_with, reviewed_kind};
 use crate::audit::AuditLog;
-use crate::controller::metrics::{Metrics, SignatureVerdicts};
-use crate::core::audit::admission_record;
 use crate::cluster_view::ClusterView;
 use crate::config::SharedConfig;
+use crate::controller::metrics::{Metrics, SignatureVerdicts};
+use crate::core::audit::admission_record;
 
 /// Largest AdmissionReview accepted (see the limit's own documentation).
 pub const MAX_BODY_BYTES: usize = crate::core::limits::MAX_ADMISSION_REVIEW_BYTES;

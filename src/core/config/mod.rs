@@ -189,3 +189,53 @@ fn parse_plugin_settings(source: &ConfigSource) -> Result<PluginSettings, Config
     }
     Ok(settings)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    const ED25519_PUB: &str = include_str!("../../../tests/data/ed25519-test-key.pub.pem");
+
+    fn source(relative: &str, text: &str) -> ConfigSource {
+        ConfigSource {
+            path: format!("config/{relative}"),
+            relative: relative.to_owned(),
+            text: text.to_owned(),
+        }
+    }
+
+    fn trusting(pem: &str) -> String {
+        let indented = pem.trim().replace('\n', "\n          ");
+        format!(
+            "plugins:\n  security:\n    trusted_keys:\n      - id: release\n        public_key: |\n          {indented}\n"
+        )
+    }
+
+    #[test]
+    fn trusted_keys_are_parsed_when_the_config_is_read() {
+        let set =
+            ConfigSet::from_sources(&[source("production.yaml", &trusting(ED25519_PUB))]).unwrap();
+        let keys = &set
+            .environment("production")
+            .unwrap()
+            .plugins
+            .security
+            .trusted_keys;
+        assert_eq!(
+            keys,
+            &[crate::core::signature::TrustedKey::parse("release", ED25519_PUB).unwrap()]
+        );
+    }
+
+    #[test]
+    fn a_trusted_key_that_does_not_parse_fails_the_load_at_its_line() {
+        let error = ConfigSet::from_sources(&[source("production.yaml", &trusting("garbage"))])
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "config/production.yaml:4:9: plugins.security.trusted_keys[release].public_key: not a PEM public key: expected a block starting with -----BEGIN PUBLIC KEY----- (export one with `openssl pkey -in KEY.pem -pubout`)"
+        );
+    }
+}
