@@ -122,6 +122,8 @@ fn cache_key(plugin: &MmfPlugin, digest: Option<&str>, trusted: &[TrustedKey]) -
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
     use crate::api::plugin::SignatureAlgorithm;
     use crate::api::{MmfPluginSpec, PluginSignature};
