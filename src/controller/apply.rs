@@ -67,10 +67,17 @@ pub async fn apply_children(
     }
     // Every name must be free or ours before anything is written.
     let uid = service.uid().unwrap_or_default();
-    ensure_ours(ctx, &ctx.caches.config_maps, &config_map, "ConfigMap", &uid).await?;
     ensure_ours(
         ctx,
-        &ctx.caches.deployments,
+        &ctx.caches.children.config_maps,
+        &config_map,
+        "ConfigMap",
+        &uid,
+    )
+    .await?;
+    ensure_ours(
+        ctx,
+        &ctx.caches.children.deployments,
         &deployment,
         "Deployment",
         &uid,
@@ -78,19 +85,40 @@ pub async fn apply_children(
     .await?;
     ensure_ours(
         ctx,
-        &ctx.caches.kube_services,
+        &ctx.caches.children.kube_services,
         &kube_service,
         "Service",
         &uid,
     )
     .await?;
-    if apply_one(ctx, &ctx.caches.config_maps, config_map, "ConfigMap").await? {
+    if apply_one(
+        ctx,
+        &ctx.caches.children.config_maps,
+        config_map,
+        "ConfigMap",
+    )
+    .await?
+    {
         applied.written.push("ConfigMap");
     }
-    if apply_one(ctx, &ctx.caches.deployments, deployment, "Deployment").await? {
+    if apply_one(
+        ctx,
+        &ctx.caches.children.deployments,
+        deployment,
+        "Deployment",
+    )
+    .await?
+    {
         applied.written.push("Deployment");
     }
-    if apply_one(ctx, &ctx.caches.kube_services, kube_service, "Service").await? {
+    if apply_one(
+        ctx,
+        &ctx.caches.children.kube_services,
+        kube_service,
+        "Service",
+    )
+    .await?
+    {
         applied.written.push("Service");
     }
     Ok(applied)

@@ -56,6 +56,7 @@ pub async fn reconcile(service: Arc<MmfService>, ctx: Arc<Context>) -> Result<Ac
     );
     let cached_deployment = ctx
         .caches
+        .children
         .deployments
         .get(&ObjectRef::new(&name).within(&namespace));
     let old = service.status.as_ref();
