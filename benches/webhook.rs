@@ -8,7 +8,6 @@
 //! (default 10, at most 60) change the load. Loopback only; stops by itself.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -21,8 +20,7 @@ use axum_server::tls_rustls::RustlsConfig;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
-use mmf_operator::api::{ENVIRONMENT_LABEL, MmfPlugin};
-use mmf_operator::cluster_view::ClusterView;
+use mmf_operator::cluster_view::StaticView;
 use mmf_operator::config::SharedConfig;
 use mmf_operator::config::load_dir;
 use mmf_operator::webhook::certs::{issue_all, serving_names};
@@ -37,23 +35,6 @@ use tokio::sync::{Mutex, Semaphore};
 
 /// Connections each client keeps open (HTTP/1.1, one request in flight per connection).
 const CONNECTIONS: usize = 16;
-
-struct ProdView;
-
-impl ClusterView for ProdView {
-    fn namespace_labels(&self, _: &str) -> Option<BTreeMap<String, String>> {
-        Some(BTreeMap::from([(
-            ENVIRONMENT_LABEL.to_owned(),
-            "production".to_owned(),
-        )]))
-    }
-    fn plugins_in(&self, _: &str) -> Vec<Arc<MmfPlugin>> {
-        Vec::new()
-    }
-    fn is_synced(&self) -> bool {
-        true
-    }
-}
 
 fn env_number(name: &str, default: u64, max: u64) -> u64 {
     std::env::var(name)
@@ -165,7 +146,12 @@ fn decision_only(config_dir: &Path, body: &[u8], iterations: usize) -> Vec<Durat
     let mut latencies = Vec::with_capacity(iterations);
     for _ in 0..iterations {
         let started = Instant::now();
-        let verdict = mmf_operator::webhook::decide(&request, &config, "development", &ProdView);
+        let verdict = mmf_operator::webhook::decide(
+            &request,
+            &config,
+            "development",
+            &StaticView::new().every_namespace_in("production"),
+        );
         latencies.push(started.elapsed());
         assert!(verdict.allowed);
     }
@@ -223,7 +209,7 @@ async fn run() {
         listener,
         options,
         Arc::new(SharedConfig::new(config, "development")),
-        Arc::new(ProdView),
+        Arc::new(StaticView::new().every_namespace_in("production")),
         client,
         AdmissionMetrics::unregistered(),
         WebhookHealth::new(),

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::api::MmfPlugin;
+use crate::api::{ENVIRONMENT_LABEL, MmfPlugin};
 use crate::config::{ConfigError, ConfigSet, EnvironmentPolicy};
 use crate::core::environment::environment_for;
 
@@ -33,4 +33,113 @@ pub fn environment_of<'c>(
     let name = environment_for(labels.as_ref(), default_environment);
     let policy = config.environment(&name);
     (name, policy)
+}
+
+/// A fixed [`ClusterView`] from plain maps, always synced: the one stand-in for the watch
+/// caches in tests, benches and fuzz targets.
+#[derive(Debug, Clone, Default)]
+pub struct StaticView {
+    namespaces: BTreeMap<String, BTreeMap<String, String>>,
+    plugins: BTreeMap<String, Vec<Arc<MmfPlugin>>>,
+    every_namespace: Option<BTreeMap<String, String>>,
+}
+
+impl StaticView {
+    /// A view knowing no namespace and no plugin.
+    pub fn new() -> StaticView {
+        StaticView::default()
+    }
+
+    /// Namespace `namespace`, labelled with environment `environment`.
+    pub fn namespace_in(self, namespace: &str, environment: &str) -> StaticView {
+        self.namespace_labelled(namespace, environment_labels(environment))
+    }
+
+    /// Namespace `namespace` with exactly `labels`.
+    pub fn namespace_labelled(
+        mut self,
+        namespace: &str,
+        labels: BTreeMap<String, String>,
+    ) -> StaticView {
+        self.namespaces.insert(namespace.to_owned(), labels);
+        self
+    }
+
+    /// Every namespace not named otherwise is known and in environment `environment`.
+    pub fn every_namespace_in(mut self, environment: &str) -> StaticView {
+        self.every_namespace = Some(environment_labels(environment));
+        self
+    }
+
+    /// `plugin`, cached in its own namespace.
+    pub fn plugin(mut self, plugin: Arc<MmfPlugin>) -> StaticView {
+        let namespace = plugin.metadata.namespace.clone().unwrap_or_default();
+        self.plugins.entry(namespace).or_default().push(plugin);
+        self
+    }
+}
+
+fn environment_labels(environment: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([(ENVIRONMENT_LABEL.to_owned(), environment.to_owned())])
+}
+
+impl ClusterView for StaticView {
+    fn namespace_labels(&self, namespace: &str) -> Option<BTreeMap<String, String>> {
+        self.namespaces
+            .get(namespace)
+            .or(self.every_namespace.as_ref())
+            .cloned()
+    }
+
+    fn plugins_in(&self, namespace: &str) -> Vec<Arc<MmfPlugin>> {
+        self.plugins.get(namespace).cloned().unwrap_or_default()
+    }
+
+    fn is_synced(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn plugin(namespace: &str) -> Arc<MmfPlugin> {
+        let yaml = format!(
+            "apiVersion: mmf.marty.dev/v1alpha1\nkind: MmfPlugin\nmetadata: {{name: payments, namespace: {namespace}}}\nspec: {{version: 1.0.0, image: r/p:1}}\n"
+        );
+        Arc::new(serde_saphyr::from_str(&yaml).unwrap())
+    }
+
+    #[test]
+    fn a_static_view_knows_only_what_it_was_given() {
+        let view = StaticView::new()
+            .namespace_in("prod", "production")
+            .plugin(plugin("prod"));
+        assert_eq!(
+            view.namespace_labels("prod"),
+            Some(environment_labels("production"))
+        );
+        assert_eq!(view.namespace_labels("dev"), None);
+        assert_eq!(view.plugins_in("prod"), vec![plugin("prod")]);
+        assert_eq!(view.plugins_in("dev"), Vec::<Arc<MmfPlugin>>::new());
+        assert!(view.is_synced());
+    }
+
+    #[test]
+    fn every_other_namespace_can_be_put_in_one_environment() {
+        let view = StaticView::new()
+            .namespace_in("dev", "development")
+            .every_namespace_in("production");
+        assert_eq!(
+            view.namespace_labels("anything"),
+            Some(environment_labels("production"))
+        );
+        assert_eq!(
+            view.namespace_labels("dev"),
+            Some(environment_labels("development"))
+        );
+    }
 }

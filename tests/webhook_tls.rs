@@ -3,14 +3,12 @@
 //! restart (policy-server's rotation test, extended to the symlink swap).
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mmf_operator::api::MmfPlugin;
-use mmf_operator::cluster_view::ClusterView;
+use mmf_operator::cluster_view::StaticView;
 use mmf_operator::config::SharedConfig;
 use mmf_operator::config::load_dir;
 use mmf_operator::webhook::certs::{issue_all, serving_names};
@@ -21,20 +19,6 @@ use mmf_operator::webhook::{
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use time::OffsetDateTime;
-
-struct EmptyView;
-
-impl ClusterView for EmptyView {
-    fn namespace_labels(&self, _: &str) -> Option<BTreeMap<String, String>> {
-        None
-    }
-    fn plugins_in(&self, _: &str) -> Vec<Arc<MmfPlugin>> {
-        Vec::new()
-    }
-    fn is_synced(&self) -> bool {
-        true
-    }
-}
 
 /// Writes a kubelet-style projection: `..<version>/` with the files, `..data` pointing at
 /// it, and `tls.crt`/`tls.key`/`ca.crt` pointing through `..data`.
@@ -118,7 +102,7 @@ async fn a_swapped_data_symlink_is_served_on_the_next_handshake() {
         listener,
         options,
         Arc::new(SharedConfig::new(config, "development")),
-        Arc::new(EmptyView),
+        Arc::new(StaticView::new()),
         client,
         AdmissionMetrics::unregistered(),
         health.clone(),
