@@ -22,8 +22,8 @@ use kube::runtime::{WatchStreamExt, watcher};
 use mmf_e2e::TestApiServer;
 use mmf_operator::api::MmfPlugin;
 use mmf_operator::cluster_view::ClusterView;
+use mmf_operator::config::ConfigSet;
 use mmf_operator::config::SharedConfig;
-use mmf_operator::config::{ConfigSet, ConfigSource};
 use mmf_operator::webhook::configuration::{LENIENT_WEBHOOK, STRICT_WEBHOOK, trusts};
 use mmf_operator::webhook::{
     AdmissionMetrics, CONFIGURATION_NAME, DEFAULT_SECRET_NAME, DEFAULT_SERVICE_NAME, TlsSource,
@@ -44,20 +44,15 @@ fn repo(path: &str) -> String {
 
 /// Shipped base, production and plugin settings; development = production, lenient.
 fn configs() -> ConfigSet {
-    let source = |relative: &str, text: String| ConfigSource {
-        path: format!("config/{relative}"),
-        relative: relative.to_owned(),
-        text,
-    };
     let production = repo("config/production.yaml");
-    ConfigSet::from_sources(&[
-        source("base.yaml", repo("config/base.yaml")),
-        source("production.yaml", production.clone()),
-        source(
+    ConfigSet::from_files(&[
+        ("base.yaml", repo("config/base.yaml")),
+        ("production.yaml", production.clone()),
+        (
             "development.yaml",
             production.replace("loading: strict", "loading: lenient"),
         ),
-        source(
+        (
             "plugins/production-payment.yaml",
             repo("config/plugins/production-payment.yaml"),
         ),

@@ -13,7 +13,7 @@ use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionReview};
 use mmf_operator::api::MmfPlugin;
 use mmf_operator::cluster_view::StaticView;
-use mmf_operator::config::{ConfigSet, ConfigSource};
+use mmf_operator::config::ConfigSet;
 use mmf_operator::webhook::review;
 use serde_json::{Value, json};
 
@@ -23,21 +23,16 @@ fn repo(path: &str) -> String {
 
 /// The shipped config plus `staging` (production's rules, lenient).
 fn configs() -> ConfigSet {
-    let source = |relative: &str, text: String| ConfigSource {
-        path: format!("config/{relative}"),
-        relative: relative.to_owned(),
-        text,
-    };
     let production = repo("config/production.yaml");
-    ConfigSet::from_sources(&[
-        source("base.yaml", repo("config/base.yaml")),
-        source("production.yaml", production.clone()),
-        source("development.yaml", repo("config/development.yaml")),
-        source(
+    ConfigSet::from_files(&[
+        ("base.yaml", repo("config/base.yaml")),
+        ("production.yaml", production.clone()),
+        ("development.yaml", repo("config/development.yaml")),
+        (
             "staging.yaml",
             production.replace("loading: strict", "loading: lenient"),
         ),
-        source(
+        (
             "plugins/production-payment.yaml",
             repo("config/plugins/production-payment.yaml"),
         ),

@@ -5,7 +5,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::*;
 use crate::api::{MmfPlugin, MmfPluginSpec, MmfService, MmfServiceSpec, PluginRef};
-use crate::core::config::{ConfigSet, ConfigSource};
+use crate::core::config::ConfigSet;
 use crate::core::policy::{evaluate_plugin, evaluate_service};
 
 fn at(seconds: i64) -> Time {
@@ -13,14 +13,9 @@ fn at(seconds: i64) -> Time {
 }
 
 fn configs() -> ConfigSet {
-    let source = |name: &str, text: &str| ConfigSource {
-        path: name.to_owned(),
-        relative: name.to_owned(),
-        text: text.to_owned(),
-    };
-    ConfigSet::from_sources(&[
-        source("strict.yaml", "plugins:\n  loading: strict\n  security: {require_signature: false, require_digest: true}\n"),
-        source("lenient.yaml", "plugins:\n  loading: lenient\n  security: {require_signature: false, require_digest: true}\n"),
+    ConfigSet::from_files(&[
+        ("strict.yaml", "plugins:\n  loading: strict\n  security: {require_signature: false, require_digest: true}\n"),
+        ("lenient.yaml", "plugins:\n  loading: lenient\n  security: {require_signature: false, require_digest: true}\n"),
     ])
     .unwrap()
 }

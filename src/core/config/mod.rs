@@ -118,6 +118,21 @@ impl ConfigSet {
         })
     }
 
+    /// [`ConfigSet::from_sources`] over in-memory files, each named by its path relative to a
+    /// `config/` directory (`base.yaml`, `production.yaml`, `plugins/x.yaml`): how tests and
+    /// tools build a config without a directory.
+    pub fn from_files<T: AsRef<str>>(files: &[(&str, T)]) -> Result<ConfigSet, ConfigError> {
+        let sources: Vec<ConfigSource> = files
+            .iter()
+            .map(|(relative, text)| ConfigSource {
+                path: format!("config/{relative}"),
+                relative: (*relative).to_owned(),
+                text: text.as_ref().to_owned(),
+            })
+            .collect();
+        ConfigSet::from_sources(&sources)
+    }
+
     /// The policy of `name`, or an error listing the environments that exist.
     pub fn environment(&self, name: &str) -> Result<&EnvironmentPolicy, ConfigError> {
         self.environments
@@ -198,14 +213,6 @@ mod tests {
 
     const ED25519_PUB: &str = include_str!("../../../tests/data/ed25519-test-key.pub.pem");
 
-    fn source(relative: &str, text: &str) -> ConfigSource {
-        ConfigSource {
-            path: format!("config/{relative}"),
-            relative: relative.to_owned(),
-            text: text.to_owned(),
-        }
-    }
-
     fn trusting(pem: &str) -> String {
         let indented = pem.trim().replace('\n', "\n          ");
         format!(
@@ -215,8 +222,7 @@ mod tests {
 
     #[test]
     fn trusted_keys_are_parsed_when_the_config_is_read() {
-        let set =
-            ConfigSet::from_sources(&[source("production.yaml", &trusting(ED25519_PUB))]).unwrap();
+        let set = ConfigSet::from_files(&[("production.yaml", trusting(ED25519_PUB))]).unwrap();
         let keys = &set
             .environment("production")
             .unwrap()
@@ -231,8 +237,7 @@ mod tests {
 
     #[test]
     fn a_trusted_key_that_does_not_parse_fails_the_load_at_its_line() {
-        let error = ConfigSet::from_sources(&[source("production.yaml", &trusting("garbage"))])
-            .unwrap_err();
+        let error = ConfigSet::from_files(&[("production.yaml", trusting("garbage"))]).unwrap_err();
         assert_eq!(
             error.to_string(),
             "config/production.yaml:4:9: plugins.security.trusted_keys[release].public_key: not a PEM public key: expected a block starting with -----BEGIN PUBLIC KEY----- (export one with `openssl pkey -in KEY.pem -pubout`)"
