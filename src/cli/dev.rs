@@ -21,7 +21,7 @@ use kube::{Client, CustomResourceExt};
 use serde_json::json;
 
 use super::input::read_inputs;
-use super::run::{install_crypto_provider, webhook_extension};
+use super::run::install_crypto_provider;
 use crate::api::conditions::types;
 use crate::api::{ENVIRONMENT_LABEL, MmfPlugin, MmfService};
 use crate::controller::{self, RunOptions};
@@ -215,7 +215,7 @@ async fn dev(args: &DevArgs) -> anyhow::Result<ExitCode> {
         concurrency: 2,
         config_poll: Duration::from_secs(2),
     };
-    let mut extensions = Vec::new();
+    let mut webhook_options = None;
     let webhook_on = args.webhook_addr.as_deref() != Some("none");
     if webhook_on {
         let explicit = match args.webhook_addr.as_deref() {
@@ -237,12 +237,12 @@ async fn dev(args: &DevArgs) -> anyhow::Result<ExitCode> {
         );
         let mut webhook = WebhookOptions::new(addr, "default");
         webhook.webhook_url = Some(format!("https://{addr}/validate"));
-        extensions.push(webhook_extension(webhook));
+        webhook_options = Some(webhook);
     }
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let operator_client = client.clone();
     let operator = tokio::spawn(async move {
-        controller::run(operator_client, options, extensions, async {
+        controller::run(operator_client, options, webhook_options, async {
             let _ = stop_rx.await;
         })
         .await
