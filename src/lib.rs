@@ -35,3 +35,7 @@ pub mod controller;
 
 /// The `mmf` command line, a thin shell over the core.
 pub mod cli;
+
+/// Builders the unit tests share.
+#[cfg(test)]
+mod test_support;

@@ -4,9 +4,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
 use super::*;
-use crate::api::{MmfPlugin, MmfPluginSpec, MmfService, MmfServiceSpec, PluginRef};
+use crate::api::{MmfPlugin, MmfService, MmfServiceSpec, PluginRef};
 use crate::core::config::ConfigSet;
 use crate::core::policy::{evaluate_plugin, evaluate_service};
+use crate::test_support;
 
 fn at(seconds: i64) -> Time {
     Time(Timestamp::from_second(seconds).unwrap())
@@ -21,24 +22,7 @@ fn configs() -> ConfigSet {
 }
 
 fn plugin(image: &str) -> MmfPlugin {
-    let mut plugin = MmfPlugin::new(
-        "payments",
-        MmfPluginSpec {
-            version: "1.0.0".into(),
-            description: None,
-            author: None,
-            tags: vec![],
-            image: image.into(),
-            dependencies: vec![],
-            optional_dependencies: vec![],
-            mmf_version: None,
-            services: vec![],
-            config_schema: None,
-            config: None,
-            environments: Default::default(),
-            signature: None,
-        },
-    );
+    let mut plugin = test_support::plugin("payments", image);
     plugin.metadata.generation = Some(3);
     plugin
 }

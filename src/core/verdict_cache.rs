@@ -125,32 +125,10 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::api::plugin::SignatureAlgorithm;
-    use crate::api::{MmfPluginSpec, PluginSignature};
+    use crate::test_support::{self, signed};
 
     fn plugin(value: &str) -> MmfPlugin {
-        MmfPlugin::new(
-            "payment",
-            MmfPluginSpec {
-                version: "1.0.0".into(),
-                description: None,
-                author: None,
-                tags: vec![],
-                image: "r/p:1".into(),
-                dependencies: vec![],
-                optional_dependencies: vec![],
-                mmf_version: None,
-                services: vec![],
-                config_schema: None,
-                config: None,
-                environments: Default::default(),
-                signature: Some(PluginSignature {
-                    key_id: "k1".into(),
-                    algorithm: SignatureAlgorithm::Ed25519,
-                    value: value.into(),
-                }),
-            },
-        )
+        signed(test_support::plugin("payment", "r/p:1"), "k1", value)
     }
 
     const ED25519_PUB: &str = include_str!("../../tests/data/ed25519-test-key.pub.pem");
