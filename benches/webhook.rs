@@ -8,7 +8,6 @@
 //! (default 10, at most 60) change the load. Loopback only; stops by itself.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -19,31 +18,15 @@ use axum::body::Bytes;
 use axum::routing::post;
 use axum_server::tls_rustls::RustlsConfig;
 use mmf_e2e::load::{CONNECTIONS, Load, Measured, open_loop};
-use mmf_operator::api::{ENVIRONMENT_LABEL, MmfPlugin};
+use mmf_operator::cluster_view::StaticView;
+use mmf_operator::config::SharedConfig;
 use mmf_operator::config::load_dir;
-use mmf_operator::state::{ClusterView, SharedConfig};
 use mmf_operator::webhook::certs::{issue_all, serving_names};
 use mmf_operator::webhook::tls::{CertCell, certified_key, server_config};
 use mmf_operator::webhook::{
-    AdmissionMetrics, CONFIGURATION_NAME, TlsSource, WebhookHealth, WebhookOptions, serve_on,
+    AdmissionMetrics, CONFIGURATION_NAME, DEFAULT_SERVICE_NAME, TlsSource, WebhookHealth,
+    WebhookOptions, serve_on,
 };
-
-struct ProdView;
-
-impl ClusterView for ProdView {
-    fn namespace_labels(&self, _: &str) -> Option<BTreeMap<String, String>> {
-        Some(BTreeMap::from([(
-            ENVIRONMENT_LABEL.to_owned(),
-            "production".to_owned(),
-        )]))
-    }
-    fn plugins_in(&self, _: &str) -> Vec<Arc<MmfPlugin>> {
-        Vec::new()
-    }
-    fn is_synced(&self) -> bool {
-        true
-    }
-}
 
 fn env_number(name: &str, default: u64, max: u64) -> u64 {
     std::env::var(name)
@@ -67,7 +50,12 @@ fn decision_only(config_dir: &Path, body: &[u8], iterations: usize) -> Measured 
     let mut latencies = Vec::with_capacity(iterations);
     for _ in 0..iterations {
         let started = Instant::now();
-        let verdict = mmf_operator::webhook::decide(&request, &config, "development", &ProdView);
+        let verdict = mmf_operator::webhook::decide(
+            &request,
+            &config,
+            "development",
+            &StaticView::new().every_namespace_in("production"),
+        );
         latencies.push(started.elapsed());
         assert!(verdict.allowed);
     }
@@ -92,7 +80,7 @@ async fn run() {
     let rate = env_number("MMF_BENCH_RATE", 200, 2000);
     let seconds = env_number("MMF_BENCH_SECONDS", 10, 60);
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let names = serving_names("mmf-operator", "mmf-system", Some("127.0.0.1"));
+    let names = serving_names(DEFAULT_SERVICE_NAME, "mmf-system", Some("127.0.0.1"));
     let bundle = issue_all(&names, time::OffsetDateTime::now_utc()).unwrap();
     let body = Bytes::from(
         std::fs::read(root.join("tests/data/admission/plugin-create-compliant.json")).unwrap(),
@@ -115,7 +103,7 @@ async fn run() {
         cert_hosts: Vec::new(),
         configuration_name: CONFIGURATION_NAME.to_owned(),
         namespace: "mmf-system".to_owned(),
-        service_name: "mmf-operator".to_owned(),
+        service_name: DEFAULT_SERVICE_NAME.to_owned(),
         secret_name: "unused".to_owned(),
         fail_closed_environments: vec!["production".to_owned()],
         unlabelled_fail_closed: false,
@@ -128,7 +116,7 @@ async fn run() {
         listener,
         options,
         Arc::new(SharedConfig::new(config, "development")),
-        Arc::new(ProdView),
+        Arc::new(StaticView::new().every_namespace_in("production")),
         client,
         AdmissionMetrics::unregistered(),
         WebhookHealth::new(),

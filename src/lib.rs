@@ -1,21 +1,41 @@
 //! mmf-operator: turns MMF plugin strategy into cluster state.
 //!
-//! Layers, from pure to I/O:
-//! - [`api`]: the custom resource types (the API contract);
-//! - [`config`]: the environment policy and per-plugin settings (parsing is pure, loading reads files);
-//! - [`core`]: policy, signatures, config merging, dependency resolution and rendering, as plain
-//!   functions of their inputs, shared by the CLI, the webhook and the controller;
-//! - [`cli`]: the `mmf` command line, a thin shell over the core;
-//! - [`webhook`]: the validating admission webhook served by `mmf run`;
-//! - [`audit`]: the audit trail's sink (records are built in [`core::audit`]).
+//! Modules in dependency order, from pure to I/O: each uses only the ones above it (a blank
+//! line between them keeps rustfmt from sorting them). The data path and where each rule lives
+//! are in `ARCHITECTURE.md`.
 
+/// The custom resource types MmfService and MmfPlugin (the API contract) and their conditions.
 pub mod api;
-pub mod audit;
-pub mod cli;
-pub mod config;
-pub mod controller;
+
+/// Every rule, as plain functions without I/O: policy, signatures, config parsing, resolution,
+/// rendering, status and drift; shared by the CLI, the webhook and the controller.
 pub mod core;
-pub mod manifest_edit;
-pub mod position;
-pub mod state;
+
+/// The audit trail's sink (the records are built in [`core::audit`]).
+pub mod audit;
+
+/// The signature verdict cache, counted, shared by the controllers and the webhook.
+pub mod verdicts;
+
+/// The file-system helpers the shells share: the capped file reader and the directory watcher.
+pub mod files;
+
+/// Reading the config directory from disk, and the shared config `mmf run` reloads in place.
+pub mod config;
+
+/// What the watch caches know of the cluster, and the environment of a namespace.
+pub mod cluster_view;
+
+/// The validating admission webhook served by `mmf run`, deciding from the shared caches.
 pub mod webhook;
+
+/// `mmf run`: the reconcilers, their shared watch caches, leader election, metrics, config
+/// reload, and the webhook served beside them.
+pub mod controller;
+
+/// The `mmf` command line, a thin shell over the core.
+pub mod cli;
+
+/// Builders the unit tests share.
+#[cfg(test)]
+mod test_support;

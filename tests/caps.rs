@@ -11,13 +11,14 @@ use assert_cmd::Command;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
+use mmf_operator::cluster_view::StaticView;
+use mmf_operator::config::SharedConfig;
 use mmf_operator::config::load_dir;
 use mmf_operator::core::limits::{
     MAX_ADMISSION_REVIEW_BYTES, MAX_CONFIG_FILE_BYTES, MAX_DEPTH, MAX_MANIFEST_BYTES,
     MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH,
 };
 use mmf_operator::core::manifest::parse_documents;
-use mmf_operator::state::{ClusterView, SharedConfig};
 use mmf_operator::webhook::{AdmissionMetrics, AdmissionState, router};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -125,7 +126,7 @@ fn a_config_file_over_the_size_or_depth_cap_is_refused_naming_the_file() {
     let big = dir.path().join("staging.yaml");
     let text = format!(
         "plugins:\n  loading: strict\n# {}\n",
-        "x".repeat(MAX_CONFIG_FILE_BYTES as usize)
+        "x".repeat(MAX_CONFIG_FILE_BYTES)
     );
     std::fs::write(&big, &text).unwrap();
     assert_eq!(
@@ -157,28 +158,11 @@ fn a_config_file_over_the_size_or_depth_cap_is_refused_naming_the_file() {
     );
 }
 
-struct NoCluster;
-
-impl ClusterView for NoCluster {
-    fn namespace_labels(
-        &self,
-        _namespace: &str,
-    ) -> Option<std::collections::BTreeMap<String, String>> {
-        None
-    }
-    fn plugins_in(&self, _namespace: &str) -> Vec<Arc<mmf_operator::api::MmfPlugin>> {
-        Vec::new()
-    }
-    fn is_synced(&self) -> bool {
-        true
-    }
-}
-
 async fn post(body: Vec<u8>) -> (StatusCode, String) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
     let state = AdmissionState {
         config: Arc::new(SharedConfig::new(load_dir(&dir).unwrap(), "development")),
-        view: Arc::new(NoCluster),
+        view: Arc::new(StaticView::new()),
         metrics: AdmissionMetrics::unregistered(),
     };
     let request = Request::post("/validate")

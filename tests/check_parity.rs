@@ -15,7 +15,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -23,9 +22,9 @@ use std::sync::Arc;
 use common::{Cluster, repo, require_tool};
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionReview};
-use mmf_operator::api::{ENVIRONMENT_LABEL, MmfPlugin};
+use mmf_operator::api::MmfPlugin;
+use mmf_operator::cluster_view::StaticView;
 use mmf_operator::config::load_dir;
-use mmf_operator::state::ClusterView;
 use mmf_operator::webhook::review::decide;
 use serde_json::{Value, json};
 
@@ -167,27 +166,6 @@ fn the_cluster_and_mmf_check_refuse_the_same_schema_fixtures_at_the_same_field()
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 }
 
-/// The operator's cache as the webhook sees it: namespace `prod` in production, holding the
-/// shipped signed plugin.
-struct ProdView(Arc<MmfPlugin>);
-
-impl ClusterView for ProdView {
-    fn namespace_labels(&self, namespace: &str) -> Option<BTreeMap<String, String>> {
-        (namespace == "prod")
-            .then(|| BTreeMap::from([(ENVIRONMENT_LABEL.to_owned(), "production".to_owned())]))
-    }
-    fn plugins_in(&self, namespace: &str) -> Vec<Arc<MmfPlugin>> {
-        if namespace == "prod" {
-            vec![self.0.clone()]
-        } else {
-            Vec::new()
-        }
-    }
-    fn is_synced(&self) -> bool {
-        true
-    }
-}
-
 /// A CREATE AdmissionRequest for the fixture's object in namespace `prod`.
 fn admission_request(path: &Path) -> AdmissionRequest<DynamicObject> {
     let mut object: Value =
@@ -225,7 +203,9 @@ fn the_webhook_and_mmf_check_refuse_the_same_policy_fixtures_at_the_same_field()
     .unwrap();
     let mut plugin = plugin;
     plugin.metadata.namespace = Some("prod".to_owned());
-    let view = ProdView(Arc::new(plugin));
+    let view = StaticView::new()
+        .namespace_in("prod", "production")
+        .plugin(Arc::new(plugin));
     let corpus = fixtures("policy");
     assert!(
         corpus.len() >= 15,

@@ -7,42 +7,24 @@
 //!     cargo test --release --test decide_latency -- --ignored --nocapture
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionReview};
-use mmf_operator::api::{ENVIRONMENT_LABEL, MmfPlugin};
+use mmf_operator::api::MmfPlugin;
+use mmf_operator::cluster_view::StaticView;
 use mmf_operator::config::{ConfigSet, load_dir};
 use mmf_operator::controller::metrics::SignatureVerdicts;
 use mmf_operator::core::policy::Direct;
-use mmf_operator::state::ClusterView;
 use mmf_operator::webhook::review::decide_with;
-
-struct ProdView(Vec<Arc<MmfPlugin>>);
-
-impl ClusterView for ProdView {
-    fn namespace_labels(&self, _: &str) -> Option<BTreeMap<String, String>> {
-        Some(BTreeMap::from([(
-            ENVIRONMENT_LABEL.to_owned(),
-            "production".to_owned(),
-        )]))
-    }
-    fn plugins_in(&self, _: &str) -> Vec<Arc<MmfPlugin>> {
-        self.0.clone()
-    }
-    fn is_synced(&self) -> bool {
-        true
-    }
-}
 
 fn repo(path: &str) -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
 }
 
-fn setup() -> (AdmissionRequest<DynamicObject>, ConfigSet, ProdView) {
+fn setup() -> (AdmissionRequest<DynamicObject>, ConfigSet, StaticView) {
     let review: AdmissionReview<DynamicObject> =
         serde_json::from_str(&repo("tests/data/admission/plugin-create-compliant.json")).unwrap();
     let mut plugin: MmfPlugin =
@@ -52,7 +34,9 @@ fn setup() -> (AdmissionRequest<DynamicObject>, ConfigSet, ProdView) {
     (
         review.try_into().unwrap(),
         configs,
-        ProdView(vec![Arc::new(plugin)]),
+        StaticView::new()
+            .every_namespace_in("production")
+            .plugin(Arc::new(plugin)),
     )
 }
 

@@ -15,10 +15,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use http_body_util::BodyExt;
 use mmf_operator::api::{ENVIRONMENT_LABEL, MmfPlugin};
-use mmf_operator::config::{ConfigSet, ConfigSource};
+use mmf_operator::cluster_view::ClusterView;
+use mmf_operator::config::ConfigSet;
+use mmf_operator::config::SharedConfig;
 use mmf_operator::core::limits::{MAX_ADMISSION_REVIEW_BYTES, MAX_DEPTH, MAX_SCHEMA_DEPTH};
 use mmf_operator::core::signature::{SigningKey, sign};
-use mmf_operator::state::{ClusterView, SharedConfig};
 use mmf_operator::webhook::{AdmissionMetrics, AdmissionState, router};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -41,18 +42,13 @@ fn config() -> ConfigSet {
         indent(P256_PUB)
     );
     let strict = "plugins:\n  loading: strict\n  security:\n    require_signature: false\n    require_digest: false\n    require_service_digest: false\n    sandboxing:\n      enabled: false\n";
-    let source = |name: &str, text: &str| ConfigSource {
-        path: format!("config/{name}"),
-        relative: name.to_owned(),
-        text: text.to_owned(),
-    };
-    ConfigSet::from_sources(&[
-        source(
+    ConfigSet::from_files(&[
+        (
             "base.yaml",
             include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/config/base.yaml")),
         ),
-        source("prod.yaml", &prod),
-        source("strict.yaml", strict),
+        ("prod.yaml", prod.as_str()),
+        ("strict.yaml", strict),
     ])
     .unwrap()
 }

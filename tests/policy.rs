@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 use mmf_operator::api::{MmfPlugin, MmfService, PluginLoadState};
-use mmf_operator::config::{ConfigSet, ConfigSource};
+use mmf_operator::config::ConfigSet;
 use mmf_operator::core::manifest::{Manifest, parse_manifests};
 use mmf_operator::core::policy::{Decision, evaluate_plugin, evaluate_service};
 use mmf_operator::core::violation::ViolationKind;
@@ -10,16 +10,11 @@ use mmf_operator::core::violation::ViolationKind;
 /// `strict` enforces digests and limits but not signatures (signatures have their own tests);
 /// `lenient` is the same in lenient mode.
 fn configs() -> ConfigSet {
-    let source = |name: &str, text: &str| ConfigSource {
-        path: format!("config/{name}"),
-        relative: name.to_owned(),
-        text: text.to_owned(),
-    };
     let strict = "plugins:\n  loading: strict\n  security:\n    require_signature: false\n    require_digest: true\n    sandboxing:\n      enabled: true\n      resource_limits: {memory_mb: 256, cpu_percent: 30}\n";
-    ConfigSet::from_sources(&[
-        source("base.yaml", "plugins:\n  enabled: true\n"),
-        source("strict.yaml", strict),
-        source(
+    ConfigSet::from_files(&[
+        ("base.yaml", "plugins:\n  enabled: true\n"),
+        ("strict.yaml", strict),
+        (
             "lenient.yaml",
             &strict.replace("loading: strict", "loading: lenient"),
         ),
@@ -330,12 +325,7 @@ fn a_plugin_that_does_not_exist_is_reported_with_the_fix() {
 
 #[test]
 fn environment_default_plugins_load_unless_the_service_disables_them() {
-    let source = |name: &str, text: &str| ConfigSource {
-        path: format!("config/{name}"),
-        relative: name.to_owned(),
-        text: text.to_owned(),
-    };
-    let configs = ConfigSet::from_sources(&[source(
+    let configs = ConfigSet::from_files(&[(
         "dev.yaml",
         "plugins:\n  loading: lenient\n  security: {require_signature: false, require_digest: false}\ndefault_plugins:\n  - {name: metrics, priority: 5}\n  - {name: tracing}\n",
     )])
@@ -374,14 +364,9 @@ fn a_service_cannot_override_the_environment_variables_the_operator_sets() {
 
 #[test]
 fn configuration_layers_merge_in_the_documented_order() {
-    let source = |name: &str, text: &str| ConfigSource {
-        path: format!("config/{name}"),
-        relative: name.to_owned(),
-        text: text.to_owned(),
-    };
-    let configs = ConfigSet::from_sources(&[
-        source("prod.yaml", "plugins:\n  security: {require_signature: false}\n"),
-        source(
+    let configs = ConfigSet::from_files(&[
+        ("prod.yaml", "plugins:\n  security: {require_signature: false}\n"),
+        (
             "plugins/p.yaml",
             "default:\n  a: settings-default\n  b: settings-default\n  c: settings-default\nprod:\n  b: settings-prod\n  c: settings-prod\n",
         ),

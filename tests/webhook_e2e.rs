@@ -21,11 +21,13 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use mmf_e2e::TestApiServer;
 use mmf_operator::api::MmfPlugin;
-use mmf_operator::config::{ConfigSet, ConfigSource};
-use mmf_operator::state::{ClusterView, SharedConfig};
+use mmf_operator::cluster_view::ClusterView;
+use mmf_operator::config::ConfigSet;
+use mmf_operator::config::SharedConfig;
 use mmf_operator::webhook::configuration::{LENIENT_WEBHOOK, STRICT_WEBHOOK, trusts};
 use mmf_operator::webhook::{
-    AdmissionMetrics, CONFIGURATION_NAME, TlsSource, WebhookHealth, WebhookOptions, serve_on,
+    AdmissionMetrics, CONFIGURATION_NAME, DEFAULT_SECRET_NAME, DEFAULT_SERVICE_NAME, TlsSource,
+    WebhookHealth, WebhookOptions, serve_on,
 };
 
 fn kubectl_path() -> Option<PathBuf> {
@@ -42,20 +44,15 @@ fn repo(path: &str) -> String {
 
 /// Shipped base, production and plugin settings; development = production, lenient.
 fn configs() -> ConfigSet {
-    let source = |relative: &str, text: String| ConfigSource {
-        path: format!("config/{relative}"),
-        relative: relative.to_owned(),
-        text,
-    };
     let production = repo("config/production.yaml");
-    ConfigSet::from_sources(&[
-        source("base.yaml", repo("config/base.yaml")),
-        source("production.yaml", production.clone()),
-        source(
+    ConfigSet::from_files(&[
+        ("base.yaml", repo("config/base.yaml")),
+        ("production.yaml", production.clone()),
+        (
             "development.yaml",
             production.replace("loading: strict", "loading: lenient"),
         ),
-        source(
+        (
             "plugins/production-payment.yaml",
             repo("config/plugins/production-payment.yaml"),
         ),
@@ -241,8 +238,8 @@ async fn kubectl_shows_denials_in_production_and_warnings_in_development() {
         cert_hosts: Vec::new(),
         configuration_name: CONFIGURATION_NAME.to_owned(),
         namespace: "mmf-system".to_owned(),
-        service_name: "mmf-operator".to_owned(),
-        secret_name: "mmf-operator-webhook-tls".to_owned(),
+        service_name: DEFAULT_SERVICE_NAME.to_owned(),
+        secret_name: DEFAULT_SECRET_NAME.to_owned(),
         fail_closed_environments: vec!["production".to_owned()],
         unlabelled_fail_closed: false,
     };
@@ -270,7 +267,7 @@ async fn kubectl_shows_denials_in_production_and_warnings_in_development() {
 
     // What the operator wrote: the Secret and a configuration that trusts its CA.
     let secret = Api::<Secret>::namespaced(client.clone(), "mmf-system")
-        .get("mmf-operator-webhook-tls")
+        .get(DEFAULT_SECRET_NAME)
         .await
         .unwrap();
     let ca = secret.data.unwrap()["ca.crt"].0.clone();
@@ -427,8 +424,8 @@ fn in_cluster_options(addr: std::net::SocketAddr) -> WebhookOptions {
         cert_hosts: Vec::new(),
         configuration_name: CONFIGURATION_NAME.to_owned(),
         namespace: "mmf-system".to_owned(),
-        service_name: "mmf-operator".to_owned(),
-        secret_name: "mmf-operator-webhook-tls".to_owned(),
+        service_name: DEFAULT_SERVICE_NAME.to_owned(),
+        secret_name: DEFAULT_SECRET_NAME.to_owned(),
         fail_closed_environments: vec!["production".to_owned()],
         unlabelled_fail_closed: false,
     }
@@ -454,14 +451,14 @@ async fn in_cluster_the_operator_keeps_the_charts_ca_bundle_current() {
     let addr = listener.local_addr().unwrap();
     cluster
         .server
-        .map_service("mmf-system", "mmf-operator", 443, addr);
+        .map_service("mmf-system", DEFAULT_SERVICE_NAME, 443, addr);
 
     // What the chart installs before the operator has a CA.
     let chart = configuration(
         CONFIGURATION_NAME,
         &Endpoint::Service {
             namespace: "mmf-system".to_owned(),
-            name: "mmf-operator".to_owned(),
+            name: DEFAULT_SERVICE_NAME.to_owned(),
         },
         b"",
         "mmf-system",
@@ -495,7 +492,7 @@ async fn in_cluster_the_operator_keeps_the_charts_ca_bundle_current() {
     }
     assert!(health.is_ready(), "the webhook never became ready");
     let secret = Api::<Secret>::namespaced(client.clone(), "mmf-system")
-        .get("mmf-operator-webhook-tls")
+        .get(DEFAULT_SECRET_NAME)
         .await
         .unwrap();
     let ca = secret.data.unwrap()["ca.crt"].0.clone();
@@ -546,7 +543,7 @@ async fn replicas_racing_for_the_secret_end_up_with_the_same_certificates() {
         .create(&Default::default(), &namespace)
         .await
         .unwrap();
-    let names = serving_names("mmf-operator", "mmf-system", None);
+    let names = serving_names(DEFAULT_SERVICE_NAME, "mmf-system", None);
     let (a, b) = tokio::join!(
         ensure_secret(&client, "mmf-system", "webhook-tls", &names, false),
         ensure_secret(&client, "mmf-system", "webhook-tls", &names, false),

@@ -6,36 +6,16 @@
 //! warnings a lenient environment returns.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionReview};
-use mmf_operator::api::{ENVIRONMENT_LABEL, MmfPlugin};
-use mmf_operator::config::{ConfigSet, ConfigSource};
-use mmf_operator::state::ClusterView;
+use mmf_operator::api::MmfPlugin;
+use mmf_operator::cluster_view::StaticView;
+use mmf_operator::config::ConfigSet;
 use mmf_operator::webhook::review;
 use serde_json::{Value, json};
-
-/// A cache view from plain maps.
-#[derive(Default)]
-struct MapView {
-    namespaces: BTreeMap<String, BTreeMap<String, String>>,
-    plugins: BTreeMap<String, Vec<Arc<MmfPlugin>>>,
-}
-
-impl ClusterView for MapView {
-    fn namespace_labels(&self, namespace: &str) -> Option<BTreeMap<String, String>> {
-        self.namespaces.get(namespace).cloned()
-    }
-    fn plugins_in(&self, namespace: &str) -> Vec<Arc<MmfPlugin>> {
-        self.plugins.get(namespace).cloned().unwrap_or_default()
-    }
-    fn is_synced(&self) -> bool {
-        true
-    }
-}
 
 fn repo(path: &str) -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
@@ -43,21 +23,16 @@ fn repo(path: &str) -> String {
 
 /// The shipped config plus `staging` (production's rules, lenient).
 fn configs() -> ConfigSet {
-    let source = |relative: &str, text: String| ConfigSource {
-        path: format!("config/{relative}"),
-        relative: relative.to_owned(),
-        text,
-    };
     let production = repo("config/production.yaml");
-    ConfigSet::from_sources(&[
-        source("base.yaml", repo("config/base.yaml")),
-        source("production.yaml", production.clone()),
-        source("development.yaml", repo("config/development.yaml")),
-        source(
+    ConfigSet::from_files(&[
+        ("base.yaml", repo("config/base.yaml")),
+        ("production.yaml", production.clone()),
+        ("development.yaml", repo("config/development.yaml")),
+        (
             "staging.yaml",
             production.replace("loading: strict", "loading: lenient"),
         ),
-        source(
+        (
             "plugins/production-payment.yaml",
             repo("config/plugins/production-payment.yaml"),
         ),
@@ -75,22 +50,17 @@ fn shipped_plugin(namespace: &str) -> Arc<MmfPlugin> {
 /// `prod` (production), `dev` (development), `stage` (staging), `qa` (labelled with an
 /// environment that has no config file); `fresh` is not cached. The signed plugin exists in
 /// `prod` unless `with_plugin` is false.
-fn view(with_plugin: bool) -> MapView {
-    let labelled = |env: &str| BTreeMap::from([(ENVIRONMENT_LABEL.to_owned(), env.to_owned())]);
-    let mut view = MapView::default();
-    for (namespace, env) in [
-        ("prod", "production"),
-        ("dev", "development"),
-        ("stage", "staging"),
-        ("qa", "qa"),
-    ] {
-        view.namespaces.insert(namespace.to_owned(), labelled(env));
-    }
+fn view(with_plugin: bool) -> StaticView {
+    let view = StaticView::new()
+        .namespace_in("prod", "production")
+        .namespace_in("dev", "development")
+        .namespace_in("stage", "staging")
+        .namespace_in("qa", "qa");
     if with_plugin {
-        view.plugins
-            .insert("prod".to_owned(), vec![shipped_plugin("prod")]);
+        view.plugin(shipped_plugin("prod"))
+    } else {
+        view
     }
-    view
 }
 
 fn request(file: &str) -> AdmissionRequest<DynamicObject> {
@@ -100,7 +70,7 @@ fn request(file: &str) -> AdmissionRequest<DynamicObject> {
 }
 
 /// The response review exactly as sent back, default environment `development`.
-fn answer_with(file: &str, view: &MapView) -> Value {
+fn answer_with(file: &str, view: &StaticView) -> Value {
     let response = review(&request(file), &configs(), "development", view);
     serde_json::to_value(response.into_review()).unwrap()
 }

@@ -2,42 +2,24 @@
 //! that nothing a client sends produces a 500.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use mmf_operator::api::{ENVIRONMENT_LABEL, MmfPlugin};
+use mmf_operator::cluster_view::StaticView;
+use mmf_operator::config::SharedConfig;
 use mmf_operator::config::load_dir;
-use mmf_operator::state::{ClusterView, SharedConfig};
 use mmf_operator::webhook::{AdmissionMetrics, AdmissionState, MAX_BODY_BYTES, metrics, router};
 use serde_json::{Value, json};
 use tower::ServiceExt;
-
-struct ProdView;
-
-impl ClusterView for ProdView {
-    fn namespace_labels(&self, _namespace: &str) -> Option<BTreeMap<String, String>> {
-        Some(BTreeMap::from([(
-            ENVIRONMENT_LABEL.to_owned(),
-            "production".to_owned(),
-        )]))
-    }
-    fn plugins_in(&self, _namespace: &str) -> Vec<Arc<MmfPlugin>> {
-        Vec::new()
-    }
-    fn is_synced(&self) -> bool {
-        true
-    }
-}
 
 fn state(metrics: AdmissionMetrics) -> AdmissionState {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
     AdmissionState {
         config: Arc::new(SharedConfig::new(load_dir(&dir).unwrap(), "development")),
-        view: Arc::new(ProdView),
+        view: Arc::new(StaticView::new().every_namespace_in("production")),
         metrics,
     }
 }

@@ -3,36 +3,22 @@
 //! restart (policy-server's rotation test, extended to the symlink swap).
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mmf_operator::api::MmfPlugin;
+use mmf_operator::cluster_view::StaticView;
+use mmf_operator::config::SharedConfig;
 use mmf_operator::config::load_dir;
-use mmf_operator::state::{ClusterView, SharedConfig};
 use mmf_operator::webhook::certs::{issue_all, serving_names};
 use mmf_operator::webhook::{
-    AdmissionMetrics, CONFIGURATION_NAME, TlsSource, WebhookHealth, WebhookOptions, serve_on,
+    AdmissionMetrics, CONFIGURATION_NAME, DEFAULT_SECRET_NAME, DEFAULT_SERVICE_NAME, TlsSource,
+    WebhookHealth, WebhookOptions, serve_on,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use time::OffsetDateTime;
-
-struct EmptyView;
-
-impl ClusterView for EmptyView {
-    fn namespace_labels(&self, _: &str) -> Option<BTreeMap<String, String>> {
-        None
-    }
-    fn plugins_in(&self, _: &str) -> Vec<Arc<MmfPlugin>> {
-        Vec::new()
-    }
-    fn is_synced(&self) -> bool {
-        true
-    }
-}
 
 /// Writes a kubelet-style projection: `..<version>/` with the files, `..data` pointing at
 /// it, and `tls.crt`/`tls.key`/`ca.crt` pointing through `..data`.
@@ -76,7 +62,7 @@ async fn served_certificate(addr: std::net::SocketAddr, ca_pem: &str) -> Certifi
 #[tokio::test]
 async fn a_swapped_data_symlink_is_served_on_the_next_handshake() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let names = serving_names("mmf-operator", "mmf-system", Some("127.0.0.1"));
+    let names = serving_names(DEFAULT_SERVICE_NAME, "mmf-system", Some("127.0.0.1"));
     let now = OffsetDateTime::now_utc();
     let first = issue_all(&names, now).unwrap();
     let second = issue_all(&names, now).unwrap();
@@ -102,8 +88,8 @@ async fn a_swapped_data_symlink_is_served_on_the_next_handshake() {
         cert_hosts: Vec::new(),
         configuration_name: CONFIGURATION_NAME.to_owned(),
         namespace: "mmf-system".to_owned(),
-        service_name: "mmf-operator".to_owned(),
-        secret_name: "mmf-operator-webhook-tls".to_owned(),
+        service_name: DEFAULT_SERVICE_NAME.to_owned(),
+        secret_name: DEFAULT_SECRET_NAME.to_owned(),
         fail_closed_environments: vec!["production".to_owned()],
         unlabelled_fail_closed: false,
     };
@@ -116,7 +102,7 @@ async fn a_swapped_data_symlink_is_served_on_the_next_handshake() {
         listener,
         options,
         Arc::new(SharedConfig::new(config, "development")),
-        Arc::new(EmptyView),
+        Arc::new(StaticView::new()),
         client,
         AdmissionMetrics::unregistered(),
         health.clone(),

@@ -10,7 +10,7 @@ use kube::core::admission::{AdmissionRequest, AdmissionReview};
 use libfuzzer_sys::fuzz_target;
 use mmf_operator::api::{ENVIRONMENT_LABEL, MmfPlugin};
 use mmf_operator::config::{ConfigSet, load_dir};
-use mmf_operator::state::ClusterView;
+use mmf_operator::cluster_view::ClusterView;
 use mmf_operator::webhook::decide;
 
 struct View;

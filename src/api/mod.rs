@@ -28,5 +28,16 @@ pub const API_VERSION: &str = "mmf.marty.dev/v1alpha1";
 pub const ENVIRONMENT_LABEL: &str = "mmf.marty.dev/environment";
 /// Pod-template annotation whose change rolls the pods when configuration changes.
 pub const CONFIG_HASH_ANNOTATION: &str = "mmf.marty.dev/config-hash";
+/// Label on every object the operator creates, naming who manages it (the owned children are
+/// watched through it).
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+/// The value of [`MANAGED_BY_LABEL`] on the operator's objects.
+pub const MANAGED_BY: &str = "mmf-operator";
+
+/// The label selector of the operator's own objects: `app.kubernetes.io/managed-by=mmf-operator`.
+pub fn managed_by_selector() -> String {
+    format!("{MANAGED_BY_LABEL}={MANAGED_BY}")
+}
+
 /// Field manager for every server-side apply the operator makes.
 pub const FIELD_MANAGER: &str = "mmf-operator";

@@ -21,7 +21,8 @@ use kube::{Client, CustomResourceExt};
 use serde_json::json;
 
 use super::input::read_inputs;
-use super::run::{install_crypto_provider, webhook_extension};
+use super::run::install_crypto_provider;
+use crate::api::conditions::types;
 use crate::api::{ENVIRONMENT_LABEL, MmfPlugin, MmfService};
 use crate::controller::{self, RunOptions};
 use crate::webhook::WebhookOptions;
@@ -214,7 +215,7 @@ async fn dev(args: &DevArgs) -> anyhow::Result<ExitCode> {
         concurrency: 2,
         config_poll: Duration::from_secs(2),
     };
-    let mut extensions = Vec::new();
+    let mut webhook_options = None;
     let webhook_on = args.webhook_addr.as_deref() != Some("none");
     if webhook_on {
         let explicit = match args.webhook_addr.as_deref() {
@@ -236,12 +237,12 @@ async fn dev(args: &DevArgs) -> anyhow::Result<ExitCode> {
         );
         let mut webhook = WebhookOptions::new(addr, "default");
         webhook.webhook_url = Some(format!("https://{addr}/validate"));
-        extensions.push(webhook_extension(webhook));
+        webhook_options = Some(webhook);
     }
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let operator_client = client.clone();
     let operator = tokio::spawn(async move {
-        controller::run(operator_client, options, extensions, async {
+        controller::run(operator_client, options, webhook_options, async {
             let _ = stop_rx.await;
         })
         .await
@@ -360,7 +361,10 @@ async fn wait_ready(client: &Client, namespace: &str, objects: &[(String, String
     let services: Api<MmfService> = Api::namespaced(client.clone(), namespace);
     let is_ready =
         |conditions: Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>>| {
-            conditions.is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+            conditions.is_some_and(|c| {
+                c.iter()
+                    .any(|c| c.type_ == types::READY && c.status == "True")
+            })
         };
     for _ in 0..150 {
         let mut all = true;
@@ -409,10 +413,10 @@ async fn print_summary(client: &Client, namespace: &str) -> anyhow::Result<()> {
             plugin.spec.version
         );
         for type_ in [
-            "Ready",
-            "SignatureVerified",
-            "ConfigValid",
-            "PolicyCompliant",
+            types::READY,
+            types::SIGNATURE_VERIFIED,
+            types::CONFIG_VALID,
+            types::POLICY_COMPLIANT,
         ] {
             println!("  {}", condition(&status.conditions, type_));
         }
@@ -425,7 +429,12 @@ async fn print_summary(client: &Client, namespace: &str) -> anyhow::Result<()> {
             status.replica_summary.as_deref().unwrap_or("-"),
             status.loaded_plugins.as_deref().unwrap_or("")
         );
-        for type_ in ["Ready", "PluginsResolved", "PolicyCompliant", "Available"] {
+        for type_ in [
+            types::READY,
+            types::PLUGINS_RESOLVED,
+            types::POLICY_COMPLIANT,
+            types::AVAILABLE,
+        ] {
             println!("  {}", condition(&status.conditions, type_));
         }
         println!("  owns Deployment/{name}, ConfigMap/{name}-mmf, Service/{name}");

@@ -9,8 +9,9 @@ use crate::config::{ConfigSet, load_dir};
 use crate::core::manifest::{
     Document, MAX_MANIFEST_BYTES, Manifest, SourceLocation, parse_documents,
 };
+use crate::core::position::FieldPositions;
 use crate::core::violation::Violation;
-use crate::position::FieldPositions;
+use crate::files::read_capped;
 
 /// Where an object came from: its document, and where each of its fields is.
 #[derive(Debug, Clone, Default)]
@@ -141,20 +142,6 @@ fn collect_files(path: &Path, files: &mut Vec<PathBuf>) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Reads a text file, refusing anything larger than `limit` bytes (every input is capped).
-pub fn read_capped(path: &Path, limit: usize) -> anyhow::Result<String> {
-    let size = std::fs::metadata(path)
-        .with_context(|| format!("{}: cannot read", path.display()))?
-        .len();
-    if size > limit as u64 {
-        bail!(
-            "{}: file is {size} bytes, more than the {limit} allowed",
-            path.display()
-        );
-    }
-    std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))
 }
 
 /// Loads the config directory.

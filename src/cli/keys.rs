@@ -11,15 +11,15 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use clap::builder::{PossibleValuesParser, TypedValueParser as _};
 
-use super::input::read_capped;
 use crate::api::MmfPlugin;
 use crate::api::plugin::SignatureAlgorithm;
 use crate::config;
 use crate::core::manifest::{MAX_MANIFEST_BYTES, Manifest, parse_manifests};
+use crate::core::manifest_edit::set_plugin_signature;
 use crate::core::signature::{self, SigningKey};
-use crate::manifest_edit::set_plugin_signature;
 
 use crate::core::limits::MAX_KEY_BYTES;
+use crate::files::read_capped;
 
 /// File names `mmf keygen` writes, so docs and scripts can rely on them.
 const PRIVATE_KEY_FILE: &str = "signing-key.pem";

@@ -7,12 +7,12 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 
-use super::input::read_capped;
 use crate::core::plugin_package::{
     self, CONFIG_SCHEMA_JSON, PLUGIN_YAML, PackageError, PackageFiles, pinned_by_digest,
 };
 
 use crate::core::limits::MAX_PACKAGE_FILE_BYTES;
+use crate::files::read_capped;
 
 /// Plugin package commands.
 #[derive(Debug, Subcommand)]

@@ -9,8 +9,8 @@ use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 
 use crate::audit::{self, AuditSink, SinkError};
-use crate::controller::{self, Extension, ReadinessCheck, RunOptions};
-use crate::webhook::{self, TlsSource, WebhookHealth, WebhookOptions};
+use crate::controller::{self, RunOptions};
+use crate::webhook::{self, TlsSource, WebhookOptions};
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -50,13 +50,13 @@ pub struct RunArgs {
     #[arg(long)]
     pub webhook_cert_dir: Option<PathBuf>,
     /// Secret (in the operator namespace) holding the self-managed CA and serving certificate.
-    #[arg(long, default_value = "mmf-operator-webhook-tls")]
+    #[arg(long, default_value = webhook::DEFAULT_SECRET_NAME)]
     pub webhook_secret: String,
     /// Service in front of the webhook (the serving certificate's DNS names).
-    #[arg(long, default_value = "mmf-operator-webhook")]
+    #[arg(long, default_value = webhook::DEFAULT_SERVICE_NAME)]
     pub webhook_service: String,
     /// Name of the ValidatingWebhookConfiguration to keep current.
-    #[arg(long, default_value = "mmf-operator")]
+    #[arg(long, default_value = webhook::CONFIGURATION_NAME)]
     pub webhook_configuration: String,
     /// Environments whose namespaces get `failurePolicy: Fail`.
     #[arg(long, value_delimiter = ',', default_value = "production")]
@@ -167,15 +167,6 @@ impl RunArgs {
             unlabelled_fail_closed: self.fail_closed_environments.contains(&self.environment),
         }))
     }
-
-    /// The webhook server, unless `--webhook-addr none`.
-    pub fn extensions(&self) -> anyhow::Result<Vec<Extension>> {
-        Ok(self
-            .webhook_options()?
-            .map(webhook_extension)
-            .into_iter()
-            .collect())
-    }
 }
 
 /// The `User-Agent` of every request the operator sends.
@@ -202,47 +193,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         controller::run(
             client,
             args.options(),
-            args.extensions()?,
+            args.webhook_options()?,
             controller::shutdown_signal(),
         )
         .await?;
         Ok(ExitCode::SUCCESS)
-    })
-}
-
-/// Serves the admission webhook beside the controllers, in every replica; readiness waits for
-/// its certificate (and, when the operator manages it, the published caBundle).
-pub fn webhook_extension(options: WebhookOptions) -> Extension {
-    Box::new(move |shared, registry| {
-        let metrics = webhook::metrics(registry).sharing(&shared.metrics);
-        let health = WebhookHealth::new();
-        let probe = health.clone();
-        let check: ReadinessCheck = std::sync::Arc::new(move || {
-            if probe.is_ready() {
-                Ok(())
-            } else {
-                Err(
-                    "the webhook certificate is not loaded or its CA is not yet in the caBundle"
-                        .to_owned(),
-                )
-            }
-        });
-        let mut shutdown = shared.shutdown.clone();
-        let task = webhook::serve(
-            options,
-            std::sync::Arc::clone(&shared.config),
-            std::sync::Arc::clone(&shared.view),
-            shared.client.clone(),
-            metrics,
-            health,
-            async move {
-                let _ = shutdown.wait_for(|stop| *stop).await;
-            },
-        );
-        let task: controller::ExtensionTask = Box::pin(async move {
-            task.await
-                .map_err(|error| format!("admission webhook: {error}"))
-        });
-        (vec![check], task)
     })
 }

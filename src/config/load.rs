@@ -1,8 +1,9 @@
-//! Reading a config directory from disk. The only I/O of the config module.
+//! Reading a config directory from disk (each file capped, through [`read_capped`]).
 
 use std::path::Path;
 
-use super::{ConfigError, ConfigSet, ConfigSource};
+use crate::core::config::{ConfigError, ConfigSet, ConfigSource};
+use crate::files::read_capped;
 
 pub use crate::core::limits::MAX_CONFIG_FILE_BYTES;
 
@@ -51,18 +52,10 @@ fn read_yaml_files(
     }
     paths.sort();
     for path in paths {
-        let size = std::fs::metadata(&path)
-            .map_err(|e| io_error(&path, e))?
-            .len();
-        if size > MAX_CONFIG_FILE_BYTES {
-            return Err(ConfigError::Io {
-                path: path.display().to_string(),
-                message: format!(
-                    "file is {size} bytes, more than the {MAX_CONFIG_FILE_BYTES} allowed"
-                ),
-            });
-        }
-        let text = std::fs::read_to_string(&path).map_err(|e| io_error(&path, e))?;
+        let text = read_capped(&path, MAX_CONFIG_FILE_BYTES).map_err(|e| ConfigError::Io {
+            path: e.path,
+            message: e.reason,
+        })?;
         let file = path
             .file_name()
             .and_then(|n| n.to_str())

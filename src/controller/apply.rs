@@ -15,12 +15,12 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sha2::{Digest, Sha256};
 
 use super::context::Context;
 use super::error::Error;
 use crate::api::{FIELD_MANAGER, MmfService};
 use crate::core::drift::{controller_of, is_controlled_by, needs_apply};
+use crate::core::hash::sha256_hex_prefix;
 use crate::core::render::Rendered;
 
 /// Annotation holding the digest of the applied object.
@@ -72,10 +72,17 @@ pub async fn apply_children(
     }
     // Every name must be free or ours before anything is written.
     let uid = service.uid().unwrap_or_default();
-    ensure_ours(ctx, &ctx.caches.config_maps, &config_map, "ConfigMap", &uid).await?;
     ensure_ours(
         ctx,
-        &ctx.caches.deployments,
+        &ctx.caches.children.config_maps,
+        &config_map,
+        "ConfigMap",
+        &uid,
+    )
+    .await?;
+    ensure_ours(
+        ctx,
+        &ctx.caches.children.deployments,
         &deployment,
         "Deployment",
         &uid,
@@ -83,25 +90,42 @@ pub async fn apply_children(
     .await?;
     ensure_ours(
         ctx,
-        &ctx.caches.kube_services,
+        &ctx.caches.children.kube_services,
         &kube_service,
         "Service",
         &uid,
     )
     .await?;
-    if apply_one(ctx, &ctx.caches.config_maps, config_map, "ConfigMap")
-        .await?
-        .is_some()
+    if apply_one(
+        ctx,
+        &ctx.caches.children.config_maps,
+        config_map,
+        "ConfigMap",
+    )
+    .await?
+    .is_some()
     {
         applied.written.push("ConfigMap");
     }
-    if let Some(live) = apply_one(ctx, &ctx.caches.deployments, deployment, "Deployment").await? {
+    if let Some(live) = apply_one(
+        ctx,
+        &ctx.caches.children.deployments,
+        deployment,
+        "Deployment",
+    )
+    .await?
+    {
         applied.written.push("Deployment");
         applied.deployment = Some(live);
     }
-    if apply_one(ctx, &ctx.caches.kube_services, kube_service, "Service")
-        .await?
-        .is_some()
+    if apply_one(
+        ctx,
+        &ctx.caches.children.kube_services,
+        kube_service,
+        "Service",
+    )
+    .await?
+    .is_some()
     {
         applied.written.push("Service");
     }
@@ -223,6 +247,5 @@ fn digest<K: Serialize>(object: &K) -> Result<String, Error> {
         what: "child object",
         source,
     })?;
-    let digest = Sha256::digest(&bytes);
-    Ok(digest.iter().take(16).map(|b| format!("{b:02x}")).collect())
+    Ok(sha256_hex_prefix(&bytes, 32))
 }

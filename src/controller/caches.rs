@@ -6,8 +6,14 @@
 //!      ^                      ^
 //!      +---- [Namespace environment label] ----+
 //! ```
-//! Only what the operator owns is watched among built-in kinds (selected by label), namespaces
-//! are watched as metadata only, and `managedFields` are dropped from everything cached.
+//! Only what the operator owns is watched among built-in kinds (selected by label, listed once
+//! in `owned_children!` at the end of this file), namespaces are watched as metadata only, and
+//! `managedFields` are dropped from everything cached.
+//!
+//! Why the reflectors are driven here rather than by `kube::runtime::Controller`: every replica
+//! serves the admission webhook from these caches, but only the lease holder reconciles. The
+//! stores therefore live for the whole process, while the controllers (fed by the trigger
+//! channels below) start when the lease is won and stop when it is lost, over the same stores.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,11 +31,9 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
 use super::index::PluginIndex;
-use crate::api::{ENVIRONMENT_LABEL, MmfPlugin, MmfService};
-use crate::state::{ClusterView, SharedConfig};
-
-/// Label selecting the children the operator owns.
-pub const OWNED_SELECTOR: &str = "app.kubernetes.io/managed-by=mmf-operator";
+use crate::api::{ENVIRONMENT_LABEL, MmfPlugin, MmfService, managed_by_selector};
+use crate::cluster_view::{ClusterView, environment_of};
+use crate::config::SharedConfig;
 
 /// Senders into the running controllers; `None` while this replica is not the leader, so
 /// triggers are dropped instead of piling up.
@@ -44,9 +48,8 @@ pub struct Caches {
     pub plugins: Store<MmfPlugin>,
     pub services: Store<MmfService>,
     pub namespaces: Store<PartialObjectMeta<Namespace>>,
-    pub deployments: Store<Deployment>,
-    pub config_maps: Store<ConfigMap>,
-    pub kube_services: Store<Service>,
+    /// The owned children (ConfigMap, Deployment, Service), one table in `children.rs`.
+    pub children: Children,
     index: Mutex<PluginIndex>,
     environments: Mutex<HashMap<String, Option<String>>>,
     senders: Mutex<TriggerSenders>,
@@ -90,16 +93,12 @@ impl Caches {
         let (plugins, plugin_writer) = reflector::store();
         let (services, service_writer) = reflector::store();
         let (namespaces, namespace_writer) = reflector::store();
-        let (deployments, deployment_writer) = reflector::store();
-        let (config_maps, config_map_writer) = reflector::store();
-        let (kube_services, kube_service_writer) = reflector::store();
+        let (children, child_writers) = Children::new();
         let caches = Arc::new(Caches {
             plugins,
             services,
             namespaces,
-            deployments,
-            config_maps,
-            kube_services,
+            children,
             index: Mutex::new(PluginIndex::default()),
             environments: Mutex::new(HashMap::new()),
             senders: Mutex::new(TriggerSenders::default()),
@@ -109,7 +108,7 @@ impl Caches {
             tasks: Mutex::new(Vec::new()),
         });
         let paged = watcher::Config::default().page_size(500);
-        let owned = paged.clone().labels(OWNED_SELECTOR);
+        let owned = paged.clone().labels(&managed_by_selector());
 
         let plugin_events = reflected(
             Api::<MmfPlugin>::all(client.clone()),
@@ -146,36 +145,7 @@ impl Caches {
             Arc::clone(&caches),
             Caches::on_namespace,
         );
-        let deployment_events = reflected(
-            Api::<Deployment>::all(client.clone()),
-            owned.clone(),
-            deployment_writer,
-        );
-        spawn_driver(
-            "deployments",
-            deployment_events,
-            Arc::clone(&caches),
-            Caches::on_child,
-        );
-        let config_map_events = reflected(
-            Api::<ConfigMap>::all(client.clone()),
-            owned.clone(),
-            config_map_writer,
-        );
-        spawn_driver(
-            "configmaps",
-            config_map_events,
-            Arc::clone(&caches),
-            Caches::on_child,
-        );
-        let kube_service_events =
-            reflected(Api::<Service>::all(client), owned, kube_service_writer);
-        spawn_driver(
-            "services",
-            kube_service_events,
-            Arc::clone(&caches),
-            Caches::on_child,
-        );
+        child_writers.watch(&client, &owned, &caches);
         caches
     }
 
@@ -185,17 +155,13 @@ impl Caches {
             self.plugins.wait_until_ready(),
             self.services.wait_until_ready(),
             self.namespaces.wait_until_ready(),
-            self.deployments.wait_until_ready(),
-            self.config_maps.wait_until_ready(),
-            self.kube_services.wait_until_ready(),
+            self.children.wait_until_ready(),
         );
         let ok = [
             results.0.is_ok(),
             results.1.is_ok(),
             results.2.is_ok(),
-            results.3.is_ok(),
-            results.4.is_ok(),
-            results.5.is_ok(),
+            results.3,
         ];
         self.synced.store(ok.iter().all(|ok| *ok), Ordering::SeqCst);
     }
@@ -307,15 +273,9 @@ impl Caches {
     /// True when the environment of `namespace` enables `plugin` by default.
     fn is_default_plugin(&self, namespace: &str, plugin: &str) -> bool {
         let config = self.config.current();
-        let labels = self.namespace_labels(namespace);
-        let environment = crate::core::environment::environment_for(
-            labels.as_ref(),
-            self.config.default_environment(),
-        );
-        config
-            .environment(&environment)
-            .map(|policy| policy.default_plugins.iter().any(|p| p.name == plugin))
-            .unwrap_or(false)
+        let (_, policy) =
+            environment_of(self, &config, self.config.default_environment(), namespace);
+        policy.is_ok_and(|policy| policy.default_plugins.iter().any(|p| p.name == plugin))
     }
 
     fn on_service(&self, event: &watcher::Event<MmfService>) {
@@ -420,4 +380,63 @@ impl ClusterView for Caches {
     fn is_synced(&self) -> bool {
         self.synced.load(Ordering::SeqCst)
     }
+}
+
+// The built-in kinds an MmfService owns, in one table. Each is cached on every replica (the
+// reconciler compares against the cache instead of reading the API server), selected by the
+// managed-by label, and an event on one re-triggers its owning MmfService. Adding a child kind
+// is one line in the `owned_children!` invocation, then rendering it in `core::render`,
+// applying it in `apply.rs` and granting the chart's RBAC.
+macro_rules! owned_children {
+    ($($(#[$doc:meta])* $field:ident: $kind:ty = $resource:literal,)*) => {
+        /// The caches of the owned children, one store per kind.
+        pub struct Children {
+            $($(#[$doc])* pub $field: Store<$kind>,)*
+        }
+
+        /// The writing halves of [`Children`], consumed by [`ChildWriters::watch`].
+        pub struct ChildWriters {
+            $($field: reflector::store::Writer<$kind>,)*
+        }
+
+        impl Children {
+            /// Empty stores and their writers.
+            pub fn new() -> (Children, ChildWriters) {
+                $(let $field = reflector::store();)*
+                (
+                    Children { $($field: $field.0,)* },
+                    ChildWriters { $($field: $field.1,)* },
+                )
+            }
+
+            /// Waits for every initial list; false if one of them can never complete.
+            pub async fn wait_until_ready(&self) -> bool {
+                let mut ready = true;
+                $(ready &= self.$field.wait_until_ready().await.is_ok();)*
+                ready
+            }
+        }
+
+        impl ChildWriters {
+            /// Starts one watch per kind with `owned` (the managed-by selector), each event
+            /// re-triggering the owner through `caches`.
+            pub fn watch(self, client: &Client, owned: &watcher::Config, caches: &Arc<Caches>) {
+                $(spawn_driver(
+                    $resource,
+                    reflected(Api::<$kind>::all(client.clone()), owned.clone(), self.$field),
+                    Arc::clone(caches),
+                    Caches::on_child,
+                );)*
+            }
+        }
+    };
+}
+
+owned_children! {
+    /// `<service>-mmf`, the framework and plugin configuration.
+    config_maps: ConfigMap = "configmaps",
+    /// `<service>`, the pods.
+    deployments: Deployment = "deployments",
+    /// `<service>`, the ClusterIP Service.
+    kube_services: Service = "services",
 }

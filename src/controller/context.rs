@@ -9,7 +9,7 @@ use kube::runtime::events::{Event, EventType, Recorder};
 
 use super::caches::Caches;
 use super::metrics::Metrics;
-use crate::state::SharedConfig;
+use crate::config::SharedConfig;
 
 /// Shared by both controllers. Cheap to clone behind an `Arc`.
 pub struct Context {

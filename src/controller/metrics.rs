@@ -20,14 +20,10 @@ use kube::runtime::reflector::ObjectRef;
 
 use super::caches::Caches;
 use crate::api::PluginLoadState;
-use crate::api::{MmfPlugin, SignatureAlgorithm};
 use crate::audit::AuditLog;
-use crate::config::TrustedKey;
 use crate::core::audit::load_state;
-use crate::core::policy::SignatureVerifier;
-use crate::core::signature::{SignatureError, Verified};
 use crate::core::status::PluginState;
-use crate::core::verdict_cache::{Lookup, VerdictCache};
+pub use crate::verdicts::SignatureVerdicts;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ControllerLabels {
@@ -77,12 +73,6 @@ struct ServicePluginLabels {
 struct PluginLabels {
     namespace: String,
     plugin: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct VerificationLabels {
-    algorithm: String,
-    result: String,
 }
 
 /// `(namespace, name)`.
@@ -434,79 +424,6 @@ impl Metrics {
                 result: result.to_owned(),
             })
             .inc();
-    }
-}
-
-/// The verdict cache, counted: `mmf_signature_verifications_total{algorithm,result}` for every
-/// signature judged, and the cache's hits and misses.
-#[derive(Debug, Default)]
-pub struct SignatureVerdicts {
-    cache: VerdictCache,
-    verifications: Family<VerificationLabels, Counter>,
-    hits: Counter,
-    misses: Counter,
-}
-
-impl SignatureVerdicts {
-    fn register(&self, registry: &mut Registry) {
-        let registry = registry.sub_registry_with_prefix("mmf");
-        registry.register(
-            "signature_verifications",
-            "Plugin signatures judged, per algorithm and result",
-            self.verifications.clone(),
-        );
-        registry.register(
-            "signature_verdict_cache_hits",
-            "Signature verdicts answered from the cache",
-            self.hits.clone(),
-        );
-        registry.register(
-            "signature_verdict_cache_misses",
-            "Signature verdicts computed and added to the cache",
-            self.misses.clone(),
-        );
-    }
-}
-
-/// `result` of `mmf_signature_verifications_total`.
-fn verification_result(verdict: &Result<Verified, SignatureError>) -> &'static str {
-    match verdict {
-        Ok(_) => "verified",
-        Err(SignatureError::Missing) => "unsigned",
-        Err(SignatureError::UntrustedKey { .. }) => "untrusted_key",
-        Err(_) => "invalid",
-    }
-}
-
-impl SignatureVerifier for SignatureVerdicts {
-    fn verify(
-        &self,
-        plugin: &MmfPlugin,
-        digest: Option<&str>,
-        trusted: &[TrustedKey],
-    ) -> Result<Verified, SignatureError> {
-        let (verdict, lookup) = self.cache.verify(plugin, digest, trusted);
-        match lookup {
-            Lookup::Hit => {
-                self.hits.inc();
-            }
-            Lookup::Miss => {
-                self.misses.inc();
-            }
-            Lookup::Bypassed => {}
-        }
-        let algorithm = plugin
-            .spec
-            .signature
-            .as_ref()
-            .map_or("none", |s| SignatureAlgorithm::as_str(s.algorithm));
-        self.verifications
-            .get_or_create(&VerificationLabels {
-                algorithm: algorithm.to_owned(),
-                result: verification_result(&verdict).to_owned(),
-            })
-            .inc();
-        verdict
     }
 }
 

@@ -43,8 +43,10 @@ pub use error::Error;
 pub use ops::ReadinessCheck;
 
 use crate::api::MmfPlugin;
+use crate::cluster_view::ClusterView;
+use crate::config::SharedConfig;
 use crate::config::{ConfigError, load_dir};
-use crate::state::{ClusterView, SharedConfig};
+use crate::webhook::{self, WebhookError, WebhookHealth, WebhookOptions};
 
 /// Settings of `mmf run` that concern the controllers.
 #[derive(Debug, Clone)]
@@ -92,32 +94,9 @@ pub enum RunError {
     Election(#[source] kube_lease_manager::LeaseManagerError),
     #[error("lost the leader lease; exiting so a fresh start cannot overlap with the new leader")]
     LostLeadership,
-    #[error("{0}")]
-    Extension(String),
+    #[error("admission webhook: {0}")]
+    Webhook(#[from] WebhookError),
 }
-
-/// What `run` hands to components that live beside the controllers (the webhook).
-pub struct Shared {
-    /// API client.
-    pub client: Client,
-    /// The current config.
-    pub config: Arc<SharedConfig>,
-    /// The watch caches, as the webhook's view of the cluster.
-    pub view: Arc<dyn ClusterView>,
-    /// The controllers' metrics, with the audit log and the signature verdict cache the
-    /// webhook shares.
-    pub metrics: Arc<metrics::Metrics>,
-    /// Resolves when the process is shutting down.
-    pub shutdown: watch::Receiver<bool>,
-}
-
-/// A task started beside the controllers; an error stops the operator.
-pub type ExtensionTask = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
-
-/// Extra work started with the operator in every replica, e.g. the webhook server: receives
-/// the shared state and the metrics registry, returns readiness checks and a task.
-pub type Extension =
-    Box<dyn FnOnce(&Shared, &mut Registry) -> (Vec<ReadinessCheck>, ExtensionTask) + Send>;
 
 /// Resolves on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {
@@ -143,11 +122,12 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Runs the operator until `stop` resolves (or leadership is lost).
+/// Runs the operator until `stop` resolves (or leadership is lost), serving the admission
+/// webhook beside the controllers in every replica unless `webhook` is None.
 pub async fn run(
     client: Client,
     options: RunOptions,
-    extensions: Vec<Extension>,
+    webhook: Option<WebhookOptions>,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
     let config = Arc::new(SharedConfig::new(
@@ -184,26 +164,38 @@ pub async fn run(
             Err("watch caches are still loading".to_owned())
         }
     })];
-    let shared = Shared {
-        client: client.clone(),
-        config: Arc::clone(&config),
-        view: Arc::clone(&caches) as Arc<dyn ClusterView>,
-        metrics: Arc::clone(&metrics),
-        shutdown: shutdown_rx.clone(),
-    };
     let mut tasks = Vec::new();
-    let (failed_tx, mut failed) = mpsc::unbounded_channel::<String>();
-    for extension in extensions {
-        let (extra_checks, task) = extension(&shared, &mut registry);
-        checks.extend(extra_checks);
-        let failed_tx = failed_tx.clone();
+    let (failed_tx, mut failed) = mpsc::unbounded_channel::<WebhookError>();
+    if let Some(webhook) = webhook {
+        let admission =
+            webhook::metrics(&mut registry).sharing(&metrics.audit, &metrics.signatures);
+        let health = WebhookHealth::new();
+        let probe = health.clone();
+        checks.push(Arc::new(move || {
+            if probe.is_ready() {
+                Ok(())
+            } else {
+                Err(
+                    "the webhook certificate is not loaded or its CA is not yet in the caBundle"
+                        .to_owned(),
+                )
+            }
+        }));
+        let serving = webhook::serve(
+            webhook,
+            Arc::clone(&config),
+            Arc::clone(&caches) as Arc<dyn ClusterView>,
+            client.clone(),
+            admission,
+            health,
+            shutdown(),
+        );
         tasks.push(tokio::spawn(async move {
-            if let Err(error) = task.await {
+            if let Err(error) = serving.await {
                 let _ = failed_tx.send(error);
             }
         }));
     }
-    drop(failed_tx);
 
     let registry = Arc::new(registry);
     let listener_check = tokio::net::TcpListener::bind(options.probe_addr)
@@ -248,7 +240,7 @@ pub async fn run(
     tokio::select! {
         _ = caches.wait_synced() => tracing::info!("watch caches synced"),
         _ = shutdown() => return Ok(()),
-        error = next_failure(&mut failed) => return Err(RunError::Extension(error)),
+        error = next_failure(&mut failed) => return Err(error.into()),
     }
 
     let mut election = if options.leader_election {
@@ -269,7 +261,7 @@ pub async fn run(
             }
             error = next_failure(&mut failed) => {
                 election.release().await;
-                return Err(RunError::Extension(error));
+                return Err(error.into());
             }
         }
         Some(election)
@@ -329,7 +321,7 @@ pub async fn run(
         _ = services => Ok(()),
         _ = shutdown() => Ok(()),
         _ = lost => Err(RunError::LostLeadership),
-        error = next_failure(&mut failed) => Err(RunError::Extension(error)),
+        error = next_failure(&mut failed) => Err(error.into()),
     };
     caches.disconnect();
     forgetting.abort();
@@ -371,8 +363,8 @@ impl Drop for StopOnDrop {
     }
 }
 
-/// The next extension failure; pending forever when every extension ended well.
-async fn next_failure(failed: &mut mpsc::UnboundedReceiver<String>) -> String {
+/// The webhook's failure; pending forever while it serves (or when there is none).
+async fn next_failure(failed: &mut mpsc::UnboundedReceiver<WebhookError>) -> WebhookError {
     match failed.recv().await {
         Some(error) => error,
         None => std::future::pending().await,

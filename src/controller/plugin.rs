@@ -13,13 +13,13 @@ use super::context::Context;
 use super::error::Error;
 use super::status_patch::{first_sight_if_failed, patch_status};
 use crate::api::{MmfPlugin, MmfPluginStatus};
+use crate::cluster_view::environment_of;
 use crate::core::audit::signature_record;
 use crate::core::policy::evaluate_plugin_with;
 use crate::core::status::{
     PluginAnnouncement, PluginObservation, PluginState, first_sight_conditions, next_plugin_status,
     plugin_announcements,
 };
-use crate::state::environment_of;
 
 /// Brings the plugin's status up to date; writes nothing when nothing changed.
 #[tracing::instrument(skip_all, fields(namespace = plugin.namespace(), name = plugin.name_any()))]

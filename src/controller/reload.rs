@@ -11,11 +11,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use notify::{RecursiveMode, Watcher};
-use sha2::{Digest, Sha256};
-
+use crate::config::SharedConfig;
 use crate::config::load_dir;
-use crate::state::SharedConfig;
+use crate::core::hash::sha256_digest;
+use crate::files::DirWatch;
 
 /// `sha256:<hex>` of every file under `dir` (following symlinks) by relative path, to notice
 /// any change cheaply and to say in the audit trail exactly what changed.
@@ -26,13 +25,7 @@ fn fingerprint(dir: &Path) -> FileDigests {
     collect(dir, dir, &mut files);
     files
         .into_iter()
-        .map(|(path, contents)| {
-            let digest: String = Sha256::digest(&contents)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
-            (path, format!("sha256:{digest}"))
-        })
+        .map(|(path, contents)| (path, sha256_digest(&contents)))
         .collect()
 }
 
@@ -89,35 +82,10 @@ pub async fn watch(
     poll: Duration,
     on_reload: impl Fn(Reload) + Send + 'static,
 ) {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok() {
-            let _ = tx.send(());
-        }
-    });
-    let _watcher = match watcher {
-        Ok(mut watcher) => match watcher.watch(&dir, RecursiveMode::Recursive) {
-            Ok(()) => Some(watcher),
-            Err(error) => {
-                tracing::warn!(%error, dir = %dir.display(), "cannot watch the config directory; polling only");
-                None
-            }
-        },
-        Err(error) => {
-            tracing::warn!(%error, "no file watcher available; polling only");
-            None
-        }
-    };
+    let mut watch = DirWatch::new(&dir, true, poll, "config directory");
     let mut last = read_fingerprint(&dir).await;
     loop {
-        tokio::select! {
-            _ = rx.recv() => {
-                // Let a burst of writes (or a symlink swap) settle.
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                while rx.try_recv().is_ok() {}
-            }
-            _ = tokio::time::sleep(poll) => {}
-        }
+        watch.changed().await;
         let current = read_fingerprint(&dir).await;
         if current == last {
             continue;

@@ -19,6 +19,7 @@ use crate::api::conditions::reasons;
 use crate::api::{
     CONFIG_HASH_ANNOTATION, MmfPlugin, MmfService, MmfServiceStatus, PluginLoadState,
 };
+use crate::cluster_view::{ClusterView, environment_of};
 use crate::core::audit::{AuditPlugin, PluginChange, service_plugin_record};
 use crate::core::policy::{Decision, evaluate_service_with};
 use crate::core::render::render;
@@ -26,7 +27,6 @@ use crate::core::status::{
     ServiceAnnouncement, ServiceObservation, deployment_state, first_sight_conditions,
     next_service_status, service_announcements,
 };
-use crate::state::{ClusterView, environment_of};
 
 /// Brings the service's children and status up to date; writes nothing when nothing changed.
 #[tracing::instrument(skip_all, fields(namespace = service.namespace(), name = service.name_any()))]
@@ -68,6 +68,7 @@ async fn converge(
     );
     let cached_deployment = ctx
         .caches
+        .children
         .deployments
         .get(&ObjectRef::new(&name).within(&namespace));
     let old = service.status.as_ref();

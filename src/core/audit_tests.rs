@@ -3,9 +3,9 @@
 use serde_json::{Value, json};
 
 use super::*;
-use crate::api::plugin::SignatureAlgorithm;
-use crate::api::{MmfPluginSpec, MmfServiceSpec, PluginSignature};
+use crate::api::MmfServiceSpec;
 use crate::core::violation::ObjectRef;
+use crate::test_support;
 
 fn now() -> Timestamp {
     Timestamp::from_second(1_800_000_000).unwrap()
@@ -92,27 +92,10 @@ fn a_denied_admission_names_the_user_the_object_and_every_violation_but_no_spec(
 }
 
 fn signed_plugin() -> MmfPlugin {
-    let mut plugin = MmfPlugin::new(
-        "payment",
-        MmfPluginSpec {
-            version: "1.0.0".into(),
-            description: None,
-            author: None,
-            tags: vec![],
-            image: "r/p:1".into(),
-            dependencies: vec![],
-            optional_dependencies: vec![],
-            mmf_version: None,
-            services: vec![],
-            config_schema: None,
-            config: None,
-            environments: Default::default(),
-            signature: Some(PluginSignature {
-                key_id: "k1".into(),
-                algorithm: SignatureAlgorithm::Ed25519,
-                value: "c2lnbmF0dXJl".into(),
-            }),
-        },
+    let mut plugin = test_support::signed(
+        test_support::plugin("payment", "r/p:1"),
+        "k1",
+        "c2lnbmF0dXJl",
     );
     plugin.metadata.namespace = Some("prod".into());
     plugin.metadata.uid = Some("obj-1".into());

@@ -17,7 +17,7 @@ pub const MAX_MANIFEST_BYTES: usize = 3 * MIB;
 pub const MAX_ADMISSION_REVIEW_BYTES: usize = 4 * MIB + MIB / 2;
 
 /// A config file (an environment policy or plugin settings): a policy is a few kilobytes.
-pub const MAX_CONFIG_FILE_BYTES: u64 = MIB as u64;
+pub const MAX_CONFIG_FILE_BYTES: usize = MIB;
 
 /// A plugin package file read by `mmf plugin`.
 pub const MAX_PACKAGE_FILE_BYTES: usize = MIB;

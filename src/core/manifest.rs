@@ -8,10 +8,10 @@ use std::fmt;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::position::FieldPositions;
 use crate::api::{API_VERSION, MmfPlugin, MmfService};
 use crate::core::schema_check::schema_violations;
 use crate::core::violation::Violation;
-use crate::position::FieldPositions;
 
 pub use crate::core::limits::MAX_MANIFEST_BYTES;
 use crate::core::limits::{MAX_DEPTH, MAX_DOCUMENTS, MAX_YAML_ALIAS_EVENTS};

@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::limits::check_schema;
 use super::merge::deep_merge;
 use crate::api::MmfPlugin;
-use crate::config::PluginSettings;
+use crate::core::config::PluginSettings;
 
 /// Merges, later wins: plugin `spec.config` < `spec.environments[env]` < settings file
 /// `default` < its `<env>` section < each of `overrides` in order (service-level config).

@@ -20,11 +20,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
+use super::hash::{hex, sha256_hex_prefix, sha256_of_parts};
 use super::policy::PluginOutcome;
-use crate::api::{CONFIG_HASH_ANNOTATION, MmfService, ServiceType};
-use crate::config::EnvironmentPolicy;
+use crate::api::{CONFIG_HASH_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, MmfService, ServiceType};
+use crate::core::config::EnvironmentPolicy;
 
 /// Where plugin code is copied in the pod.
 pub const PLUGIN_DIR: &str = "/opt/mmf/plugins";
@@ -60,7 +60,7 @@ pub enum RenderError {
 /// Labels every owned object carries; `selector_labels` is the stable subset used to select pods.
 pub fn labels(service_name: &str) -> BTreeMap<String, String> {
     let mut labels = selector_labels(service_name);
-    labels.insert("app.kubernetes.io/managed-by".into(), "mmf-operator".into());
+    labels.insert(MANAGED_BY_LABEL.into(), MANAGED_BY.into());
     labels.insert("app.kubernetes.io/part-of".into(), "mmf".into());
     labels
 }
@@ -118,13 +118,8 @@ pub fn render(
         ..ConfigMap::default()
     };
 
-    let mut deployment_meta = meta(name.clone());
-    deployment_meta.annotations = Some(BTreeMap::from([(
-        "checkov.io/skip1".to_owned(),
-        "CKV2_K8S_6=Network policy for MMF services is the platform's: the operator cannot know which callers and dependencies a service has".to_owned(),
-    )]));
     let deployment = Deployment {
-        metadata: deployment_meta,
+        metadata: meta(name.clone()),
         spec: Some(DeploymentSpec {
             replicas: Some(service.spec.replicas),
             selector: LabelSelector {
@@ -178,16 +173,10 @@ fn port_name(service_type: ServiceType) -> &'static str {
 
 /// `sha256:` over the ConfigMap data, in key order; a change rolls the pods.
 pub fn config_hash(data: &BTreeMap<String, String>) -> String {
-    let mut hasher = Sha256::new();
-    for (key, value) in data {
-        hasher.update((key.len() as u64).to_be_bytes());
-        hasher.update(key.as_bytes());
-        hasher.update((value.len() as u64).to_be_bytes());
-        hasher.update(value.as_bytes());
-    }
-    let digest = hasher.finalize();
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    let parts = data
+        .iter()
+        .flat_map(|(key, value)| [key.as_bytes(), value.as_bytes()]);
+    format!("sha256:{}", hex(&sha256_of_parts(parts)))
 }
 
 fn to_yaml<T: Serialize>(value: &T, what: &str) -> Result<String, RenderError> {
@@ -211,7 +200,7 @@ fn framework_config(
     struct FrameworkConfig<'a> {
         environment: &'a str,
         service: ServiceSection<'a>,
-        plugins: crate::config::PluginsPolicy,
+        plugins: crate::core::config::PluginsPolicy,
         load_order: Vec<&'a str>,
     }
     #[derive(Serialize)]
@@ -403,8 +392,7 @@ fn init_container_name(plugin: &str) -> String {
     if name.len() <= 63 {
         return name;
     }
-    let digest = Sha256::digest(plugin.as_bytes());
-    let suffix: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let suffix = sha256_hex_prefix(plugin, 8);
     let mut end = 54;
     while !name.is_char_boundary(end) {
         end -= 1;

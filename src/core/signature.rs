@@ -20,12 +20,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
 use p256::pkcs8::LineEnding;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::api::plugin::SignatureAlgorithm;
 use crate::api::{API_VERSION, MmfPlugin, PluginSignature};
-use crate::config::TrustedKey;
 
 /// Why a plugin could not be signed or verified. Each message names the field and says what to
 /// do; the policy engine matches on the variant to decide how to report it.
@@ -142,13 +141,7 @@ pub fn payload(plugin: &MmfPlugin) -> Result<Vec<u8>, SignatureError> {
 
 /// `sha256:<lowercase hex>` of `payload`, naming exactly what was signed.
 pub fn digest(payload: &[u8]) -> String {
-    let hash = Sha256::digest(payload);
-    let mut out = String::with_capacity(7 + 64);
-    out.push_str("sha256:");
-    for byte in hash.iter() {
-        out.push_str(&format!("{byte:02x}"));
-    }
-    out
+    super::hash::sha256_digest(payload)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -233,6 +226,75 @@ impl PublicKey {
                         key_id: key_id.to_owned(),
                     })
             }
+        }
+    }
+}
+
+/// A public key trusted for plugin signatures (`plugins.security.trusted_keys[]`): its id and
+/// PEM as written in the policy, and the key parsed from that PEM. Built only by
+/// [`TrustedKey::parse`] (deserializing calls it), so a key that does not parse is reported
+/// when the policy loads, and verification never parses PEM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "TrustedKeyFile", into = "TrustedKeyFile")]
+pub struct TrustedKey {
+    id: String,
+    pem: String,
+    key: PublicKey,
+}
+
+/// A trusted key as a policy file spells it.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrustedKeyFile {
+    /// Id that `signature.keyId` refers to.
+    id: String,
+    /// PEM SubjectPublicKeyInfo (`-----BEGIN PUBLIC KEY-----`).
+    public_key: String,
+}
+
+impl TrustedKey {
+    /// Parses `pem` (see [`PublicKey::from_pem`]) as the key named `id`; the error names the
+    /// policy field.
+    pub fn parse(
+        id: impl Into<String>,
+        pem: impl Into<String>,
+    ) -> Result<TrustedKey, SignatureError> {
+        let (id, pem) = (id.into(), pem.into());
+        let key = PublicKey::from_pem(&pem).map_err(|error| SignatureError::BadKey {
+            reason: format!("plugins.security.trusted_keys[{id}].public_key: {error}"),
+        })?;
+        Ok(TrustedKey { id, pem, key })
+    }
+
+    /// The id `spec.signature.keyId` refers to.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The PEM as written in the policy.
+    pub fn pem(&self) -> &str {
+        &self.pem
+    }
+
+    /// The parsed key.
+    pub fn public_key(&self) -> &PublicKey {
+        &self.key
+    }
+}
+
+impl TryFrom<TrustedKeyFile> for TrustedKey {
+    type Error = SignatureError;
+
+    fn try_from(file: TrustedKeyFile) -> Result<TrustedKey, SignatureError> {
+        TrustedKey::parse(file.id, file.public_key)
+    }
+}
+
+impl From<TrustedKey> for TrustedKeyFile {
+    fn from(key: TrustedKey) -> TrustedKeyFile {
+        TrustedKeyFile {
+            id: key.id,
+            public_key: key.pem,
         }
     }
 }
@@ -345,8 +407,8 @@ pub fn sign(
     })
 }
 
-/// Checks `plugin`'s signature against the environment's trusted keys. Keys are parsed here
-/// too, so a caller cannot forget to; a malformed trusted key is reported as `BadKey`.
+/// Checks `plugin`'s signature against the environment's trusted keys (parsed when the policy
+/// was read).
 pub fn verify(plugin: &MmfPlugin, trusted: &[TrustedKey]) -> Result<Verified, SignatureError> {
     let signature = plugin
         .spec
@@ -360,10 +422,7 @@ pub fn verify(plugin: &MmfPlugin, trusted: &[TrustedKey]) -> Result<Verified, Si
             key_id: signature.key_id.clone(),
             trusted: trusted.iter().map(|key| key.id.clone()).collect(),
         })?;
-    let public_key =
-        PublicKey::from_pem(&trusted_key.public_key).map_err(|e| SignatureError::BadKey {
-            reason: format!("trusted key {:?}: {e}", trusted_key.id),
-        })?;
+    let public_key = trusted_key.public_key();
     if public_key.algorithm() != signature.algorithm {
         return Err(SignatureError::AlgorithmMismatch {
             key_id: trusted_key.id.clone(),

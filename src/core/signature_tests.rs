@@ -34,10 +34,7 @@ fn plugin(text: &str) -> MmfPlugin {
 }
 
 fn trusted(id: &str, pem: &str) -> TrustedKey {
-    TrustedKey {
-        id: id.to_owned(),
-        public_key: pem.to_owned(),
-    }
+    TrustedKey::parse(id, pem).unwrap()
 }
 
 fn signed(key_pem: &str, key_id: &str) -> MmfPlugin {
@@ -278,11 +275,41 @@ fn bad_keys_are_reported() {
         SigningKey::from_pem(ED25519_PUB),
         Err(SignatureError::BadKey { .. })
     ));
-    let plugin = signed(ED25519_KEY, "k");
-    assert!(matches!(
-        verify(&plugin, &[trusted("k", "garbage")]),
-        Err(SignatureError::BadKey { reason }) if reason.starts_with("trusted key \"k\": not a PEM public key")
-    ));
+}
+
+#[test]
+fn a_trusted_key_is_parsed_once_and_keeps_its_id_and_pem() {
+    let key = trusted("release", ED25519_PUB);
+    assert_eq!(
+        (key.id(), key.pem(), key.public_key().algorithm()),
+        ("release", ED25519_PUB, SignatureAlgorithm::Ed25519)
+    );
+    assert_eq!(
+        trusted("ec", P256_PUB).public_key().algorithm(),
+        SignatureAlgorithm::EcdsaP256Sha256
+    );
+    assert_eq!(
+        TrustedKey::parse("k", "garbage").unwrap_err().to_string(),
+        "plugins.security.trusted_keys[k].public_key: not a PEM public key: expected a block starting with -----BEGIN PUBLIC KEY----- (export one with `openssl pkey -in KEY.pem -pubout`)"
+    );
+}
+
+#[test]
+fn a_trusted_key_reads_and_writes_the_policy_spelling() {
+    let yaml = format!("id: release\npublic_key: {ED25519_PUB:?}\n");
+    let key: TrustedKey = serde_saphyr::from_str(&yaml).unwrap();
+    assert_eq!(key, trusted("release", ED25519_PUB));
+    assert_eq!(
+        serde_json::to_value(&key).unwrap(),
+        json!({"id": "release", "public_key": ED25519_PUB})
+    );
+    let error = serde_saphyr::from_str::<TrustedKey>("id: k\npublic_key: garbage\n").unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("plugins.security.trusted_keys[k].public_key: not a PEM public key"),
+        "{error}"
+    );
 }
 
 #[test]

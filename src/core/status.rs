@@ -18,7 +18,7 @@ use super::policy::{Decision, PluginEvaluation, ServiceEvaluation, SignatureChec
 use super::violation::{Violation, ViolationKind};
 use crate::api::conditions::{reasons, types};
 use crate::api::{MmfPluginStatus, MmfServiceStatus, PluginLoadState, PluginStatus};
-use crate::config::LoadingMode;
+use crate::core::config::LoadingMode;
 
 /// Condition status values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,46 +4,25 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
 use super::*;
-use crate::api::{MmfPlugin, MmfPluginSpec, MmfService, MmfServiceSpec, PluginRef};
-use crate::config::{ConfigSet, ConfigSource};
+use crate::api::{MmfPlugin, MmfService, MmfServiceSpec, PluginRef};
+use crate::core::config::ConfigSet;
 use crate::core::policy::{evaluate_plugin, evaluate_service};
+use crate::test_support;
 
 fn at(seconds: i64) -> Time {
     Time(Timestamp::from_second(seconds).unwrap())
 }
 
 fn configs() -> ConfigSet {
-    let source = |name: &str, text: &str| ConfigSource {
-        path: name.to_owned(),
-        relative: name.to_owned(),
-        text: text.to_owned(),
-    };
-    ConfigSet::from_sources(&[
-        source("strict.yaml", "plugins:\n  loading: strict\n  security: {require_signature: false, require_digest: true}\n"),
-        source("lenient.yaml", "plugins:\n  loading: lenient\n  security: {require_signature: false, require_digest: true}\n"),
+    ConfigSet::from_files(&[
+        ("strict.yaml", "plugins:\n  loading: strict\n  security: {require_signature: false, require_digest: true}\n"),
+        ("lenient.yaml", "plugins:\n  loading: lenient\n  security: {require_signature: false, require_digest: true}\n"),
     ])
     .unwrap()
 }
 
 fn plugin(image: &str) -> MmfPlugin {
-    let mut plugin = MmfPlugin::new(
-        "payments",
-        MmfPluginSpec {
-            version: "1.0.0".into(),
-            description: None,
-            author: None,
-            tags: vec![],
-            image: image.into(),
-            dependencies: vec![],
-            optional_dependencies: vec![],
-            mmf_version: None,
-            services: vec![],
-            config_schema: None,
-            config: None,
-            environments: Default::default(),
-            signature: None,
-        },
-    );
+    let mut plugin = test_support::plugin("payments", image);
     plugin.metadata.generation = Some(3);
     plugin
 }

@@ -10,11 +10,9 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
-use sha2::{Digest, Sha256};
-
-use super::signature::{self, SignatureError, Verified};
+use super::hash::sha256_of_parts;
+use super::signature::{self, SignatureError, TrustedKey, Verified};
 use crate::api::MmfPlugin;
-use crate::config::TrustedKey;
 
 /// Entries kept by default: far more than the plugins of any cluster, and a few MiB at most.
 pub const DEFAULT_CAPACITY: usize = 4096;
@@ -108,68 +106,42 @@ impl VerdictCache {
 /// is no signature or no such key (the verdict is then cheap and not worth remembering).
 fn cache_key(plugin: &MmfPlugin, digest: Option<&str>, trusted: &[TrustedKey]) -> Option<Key> {
     let signed = plugin.spec.signature.as_ref()?;
-    let key = trusted.iter().find(|k| k.id == signed.key_id)?;
+    let key = trusted.iter().find(|k| k.id() == signed.key_id)?;
     let digest = match digest {
         Some(digest) => digest.to_owned(),
         None => signature::digest(&signature::payload(plugin).ok()?),
     };
-    let mut hasher = Sha256::new();
-    for part in [
+    Some(sha256_of_parts([
         digest.as_bytes(),
         signed.algorithm.as_str().as_bytes(),
         signed.value.as_bytes(),
-        key.id.as_bytes(),
-        key.public_key.as_bytes(),
-    ] {
-        // Length-prefixed, so no two different inputs concatenate alike.
-        hasher.update((part.len() as u64).to_be_bytes());
-        hasher.update(part);
-    }
-    Some(hasher.finalize().into())
+        key.id().as_bytes(),
+        key.pem().as_bytes(),
+    ]))
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
-    use crate::api::plugin::SignatureAlgorithm;
-    use crate::api::{MmfPluginSpec, PluginSignature};
+    use crate::test_support::{self, signed};
 
     fn plugin(value: &str) -> MmfPlugin {
-        MmfPlugin::new(
-            "payment",
-            MmfPluginSpec {
-                version: "1.0.0".into(),
-                description: None,
-                author: None,
-                tags: vec![],
-                image: "r/p:1".into(),
-                dependencies: vec![],
-                optional_dependencies: vec![],
-                mmf_version: None,
-                services: vec![],
-                config_schema: None,
-                config: None,
-                environments: Default::default(),
-                signature: Some(PluginSignature {
-                    key_id: "k1".into(),
-                    algorithm: SignatureAlgorithm::Ed25519,
-                    value: value.into(),
-                }),
-            },
-        )
+        signed(test_support::plugin("payment", "r/p:1"), "k1", value)
     }
 
+    const ED25519_PUB: &str = include_str!("../../tests/data/ed25519-test-key.pub.pem");
+    const P256_PUB: &str = include_str!("../../tests/data/p256-test-key.pub.pem");
+
     fn keys(pem: &str) -> Vec<TrustedKey> {
-        vec![TrustedKey {
-            id: "k1".into(),
-            public_key: pem.into(),
-        }]
+        vec![TrustedKey::parse("k1", pem).unwrap()]
     }
 
     #[test]
     fn the_same_payload_signature_and_key_is_a_hit_with_the_same_verdict() {
         let cache = VerdictCache::new(8);
-        let trusted = keys("not a key");
+        let trusted = keys(ED25519_PUB);
         let (first, lookup) = cache.verify(&plugin("AAAA"), None, &trusted);
         assert_eq!(lookup, Lookup::Miss);
         let (second, lookup) = cache.verify(&plugin("AAAA"), None, &trusted);
@@ -181,25 +153,28 @@ mod tests {
     #[test]
     fn a_changed_signature_or_key_is_a_different_entry() {
         let cache = VerdictCache::new(8);
-        let _ = cache.verify(&plugin("AAAA"), None, &keys("one"));
+        let _ = cache.verify(&plugin("AAAA"), None, &keys(ED25519_PUB));
         assert_eq!(
-            cache.verify(&plugin("BBBB"), None, &keys("one")).1,
+            cache.verify(&plugin("BBBB"), None, &keys(ED25519_PUB)).1,
             Lookup::Miss
         );
         assert_eq!(
-            cache.verify(&plugin("AAAA"), None, &keys("two")).1,
+            cache.verify(&plugin("AAAA"), None, &keys(P256_PUB)).1,
             Lookup::Miss
         );
         let mut changed = plugin("AAAA");
         changed.spec.version = "1.0.1".into();
-        assert_eq!(cache.verify(&changed, None, &keys("one")).1, Lookup::Miss);
+        assert_eq!(
+            cache.verify(&changed, None, &keys(ED25519_PUB)).1,
+            Lookup::Miss
+        );
         assert_eq!(cache.len(), 4);
     }
 
     #[test]
     fn the_oldest_verdict_is_dropped_beyond_capacity() {
         let cache = VerdictCache::new(2);
-        let trusted = keys("k");
+        let trusted = keys(ED25519_PUB);
         for value in ["AAAA", "BBBB", "CCCC"] {
             let _ = cache.verify(&plugin(value), None, &trusted);
         }
@@ -216,7 +191,7 @@ mod tests {
         let cache = VerdictCache::new(2);
         let mut unsigned = plugin("AAAA");
         unsigned.spec.signature = None;
-        let (verdict, lookup) = cache.verify(&unsigned, None, &keys("k"));
+        let (verdict, lookup) = cache.verify(&unsigned, None, &keys(ED25519_PUB));
         assert_eq!(
             (verdict, lookup),
             (Err(SignatureError::Missing), Lookup::Bypassed)

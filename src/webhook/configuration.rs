@@ -21,7 +21,7 @@ use rustls::pki_types::pem::PemObject;
 use serde_json::json;
 
 use super::WebhookError;
-use crate::api::{ENVIRONMENT_LABEL, FIELD_MANAGER, GROUP, VERSION};
+use crate::api::{ENVIRONMENT_LABEL, FIELD_MANAGER, GROUP, MANAGED_BY, MANAGED_BY_LABEL, VERSION};
 
 /// Default name of the configuration (and of the chart's).
 pub const CONFIGURATION_NAME: &str = "mmf-operator";
@@ -145,10 +145,7 @@ pub fn configuration(
         metadata: ObjectMeta {
             name: Some(name.to_owned()),
             labels: Some(BTreeMap::from([
-                (
-                    "app.kubernetes.io/managed-by".to_owned(),
-                    "mmf-operator".to_owned(),
-                ),
+                (MANAGED_BY_LABEL.to_owned(), MANAGED_BY.to_owned()),
                 ("app.kubernetes.io/part-of".to_owned(), "mmf".to_owned()),
             ])),
             ..ObjectMeta::default()

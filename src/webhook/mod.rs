@@ -32,7 +32,8 @@ pub use configuration::{CONFIGURATION_NAME, Endpoint, Published, configuration};
 pub use review::{Verdict, decide, review};
 pub use server::{AdmissionMetrics, AdmissionState, MAX_BODY_BYTES, metrics, router};
 
-use crate::state::{ClusterView, SharedConfig};
+use crate::cluster_view::ClusterView;
+use crate::config::SharedConfig;
 use tls::{CertCell, CertDir, certified_key};
 
 /// How often certificates are checked and the `caBundle` re-published.
@@ -54,10 +55,12 @@ pub enum TlsSource {
     },
 }
 
-/// Default name of the Secret holding the self-managed certificates.
+/// Default name of the Secret holding the self-managed certificates (the chart's
+/// `<fullname>-webhook-tls` for a release named `mmf-operator`).
 pub const DEFAULT_SECRET_NAME: &str = "mmf-operator-webhook-tls";
-/// Default name of the operator's Service (the certificate's DNS names derive from it).
-pub const DEFAULT_SERVICE_NAME: &str = "mmf-operator";
+/// Default name of the Service in front of the webhook, as the chart creates it
+/// (`<fullname>-webhook`); the certificate's DNS names derive from it.
+pub const DEFAULT_SERVICE_NAME: &str = "mmf-operator-webhook";
 
 /// How `mmf run` serves the webhook.
 #[derive(Debug, Clone)]

@@ -15,13 +15,13 @@ use kube::core::{DynamicObject, Status};
 use serde::de::DeserializeOwned;
 
 use crate::api::{GROUP, MmfPlugin, MmfService, VERSION};
+use crate::cluster_view::{ClusterView, environment_of};
 use crate::config::ConfigSet;
 use crate::core::limits::{MAX_DEPTH, check_depth};
 use crate::core::policy::{
     Direct, Outcome, Scope, SignatureVerifier, evaluate_plugin_with, evaluate_service_with, outcome,
 };
 use crate::core::violation::Violation;
-use crate::state::{ClusterView, environment_of};
 
 /// The two kinds this webhook judges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -27,9 +27,10 @@ use tracing::field::Empty;
 use super::configuration::VALIDATE_PATH;
 use super::review::{ReviewedKind, Verdict, decide_with, reviewed_kind};
 use crate::audit::AuditLog;
-use crate::controller::metrics::{Metrics, SignatureVerdicts};
+use crate::cluster_view::ClusterView;
+use crate::config::SharedConfig;
 use crate::core::audit::admission_record;
-use crate::state::{ClusterView, SharedConfig};
+use crate::verdicts::SignatureVerdicts;
 
 /// Largest AdmissionReview accepted (see the limit's own documentation).
 pub const MAX_BODY_BYTES: usize = crate::core::limits::MAX_ADMISSION_REVIEW_BYTES;
@@ -101,10 +102,14 @@ impl AdmissionMetrics {
     }
 
     /// Shares the controllers' audit log and signature verdict cache (`mmf run`).
-    pub fn sharing(self, controllers: &Metrics) -> AdmissionMetrics {
+    pub fn sharing(
+        self,
+        audit: &AuditLog,
+        signatures: &Arc<SignatureVerdicts>,
+    ) -> AdmissionMetrics {
         AdmissionMetrics {
-            audit: controllers.audit.clone(),
-            signatures: Arc::clone(&controllers.signatures),
+            audit: audit.clone(),
+            signatures: Arc::clone(signatures),
             ..self
         }
     }

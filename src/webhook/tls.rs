@@ -15,11 +15,13 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use super::WebhookError;
 use super::certs::{CertBundle, Renewal, renew};
+use crate::api::{MANAGED_BY, MANAGED_BY_LABEL};
+use crate::core::hash::sha256_of_parts;
+use crate::files::DirWatch;
 
 /// A certificate chain and key from PEM, checked to belong together. Used for every source, so
 /// a half-written pair never reaches the handshake.
@@ -145,7 +147,7 @@ pub async fn ensure_secret(
                         namespace: Some(namespace.to_owned()),
                         labels: Some(
                             [
-                                ("app.kubernetes.io/managed-by", "mmf-operator"),
+                                (MANAGED_BY_LABEL, MANAGED_BY),
                                 ("app.kubernetes.io/part-of", "mmf"),
                                 ("app.kubernetes.io/component", "webhook"),
                             ]
@@ -235,11 +237,7 @@ impl CertDir {
         let key_pem = read("tls.key")?;
         let key = certified_key(&cert_pem, &key_pem)
             .map_err(|e| format!("{}: {e}", self.dir.display()))?;
-        let mut hasher = Sha256::new();
-        hasher.update(&cert_pem);
-        hasher.update([0]);
-        hasher.update(&key_pem);
-        let fingerprint: [u8; 32] = hasher.finalize().into();
+        let fingerprint = sha256_of_parts([cert_pem.as_slice(), key_pem.as_slice()]);
         let ca = std::fs::read(self.dir.join("ca.crt")).ok();
         Ok(DirContents {
             fingerprint,
@@ -263,35 +261,13 @@ pub fn watch_dir(
     on_change: impl Fn(DirContents) + Send + 'static,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let (events_tx, mut events_rx) = tokio::sync::mpsc::channel::<()>(16);
-        let watcher = {
-            use notify::Watcher;
-            let tx = events_tx.clone();
-            notify::recommended_watcher(move |_event: notify::Result<notify::Event>| {
-                let _ = tx.try_send(());
-            })
-            .and_then(|mut watcher| {
-                watcher.watch(dir.path(), notify::RecursiveMode::NonRecursive)?;
-                Ok(watcher)
-            })
-        };
-        let _watcher = match watcher {
-            Ok(watcher) => Some(watcher),
-            Err(error) => {
-                tracing::warn!(%error, dir = %dir.path().display(), "cannot watch the certificate directory; polling every 30s");
-                None
-            }
-        };
-        let mut poll = tokio::time::interval(DIR_POLL_INTERVAL);
+        let mut watch = DirWatch::new(
+            dir.path(),
+            false,
+            DIR_POLL_INTERVAL,
+            "certificate directory",
+        );
         loop {
-            tokio::select! {
-                _ = poll.tick() => {}
-                Some(()) = events_rx.recv() => {
-                    // Let a burst of events (symlink swap, several files) settle.
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    while events_rx.try_recv().is_ok() {}
-                }
-            }
             match dir.read() {
                 Ok(contents) if contents.fingerprint != last => {
                     last = contents.fingerprint;
@@ -303,6 +279,7 @@ pub fn watch_dir(
                     tracing::debug!(%error, "certificate directory not readable as a pair yet")
                 }
             }
+            watch.changed().await;
         }
     })
 }

@@ -19,7 +19,8 @@ use super::plugin_config::{ConfigProblem, merged_config, validate_config};
 use super::signature::{self, SignatureError, Verified};
 use super::violation::{ObjectRef, Violation, ViolationKind};
 use crate::api::{MmfPlugin, MmfService};
-use crate::config::{ConfigSet, EnvironmentPolicy, TrustedKey};
+use crate::core::config::{ConfigSet, EnvironmentPolicy};
+use crate::core::signature::TrustedKey;
 
 /// Environment variables the operator sets; a service may not override them, or it could
 /// claim another environment.

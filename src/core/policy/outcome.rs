@@ -7,7 +7,7 @@
 //! plugin that is itself rejected) only warns there. At rollout (and in `mmf check`, which
 //! is given the whole set of manifests as the rollout sees them) every violation counts.
 
-use crate::config::LoadingMode;
+use crate::core::config::LoadingMode;
 use crate::core::violation::Violation;
 
 /// What happens to an object with a set of violations.

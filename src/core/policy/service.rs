@@ -11,7 +11,7 @@ use super::{
     evaluate_plugin_with, is_pinned_by_digest, service_ref,
 };
 use crate::api::{MmfPlugin, MmfService, PluginLoadState};
-use crate::config::{ConfigSet, EnvironmentPolicy, LoadingMode};
+use crate::core::config::{ConfigSet, EnvironmentPolicy, LoadingMode};
 use crate::core::plugin_config::{merged_config, validate_config};
 use crate::core::quantity::MilliQuantity;
 use crate::core::resolve::{DependencyProblem, Requested, dependency_problems, load_order};

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::api::PluginRef;
+use crate::core::signature::TrustedKey;
 
 /// One environment's layered policy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,7 +96,7 @@ pub struct SecurityPolicy {
     /// framework's `mmf.yaml`, so turning it on rolls no pods.
     #[serde(default, skip_serializing)]
     pub require_service_digest: bool,
-    /// Public keys signatures may be made with.
+    /// Public keys signatures may be made with, parsed when the policy is read.
     #[serde(default)]
     pub trusted_keys: Vec<TrustedKey>,
     /// Pod hardening and resource limits.
@@ -113,16 +114,6 @@ impl Default for SecurityPolicy {
             sandboxing: Sandboxing::default(),
         }
     }
-}
-
-/// A public key trusted for plugin signatures.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrustedKey {
-    /// Id that `signature.keyId` refers to.
-    pub id: String,
-    /// PEM SubjectPublicKeyInfo (`-----BEGIN PUBLIC KEY-----`).
-    pub public_key: String,
 }
 
 /// `plugins.security.sandboxing:` section.
@@ -193,20 +184,15 @@ impl Default for PluginsPolicy {
 }
 
 impl EnvironmentPolicy {
-    /// Checks what types alone cannot: unique key ids, usable keys, sane limits.
+    /// Checks what types alone cannot: unique key ids, sane limits. (A key that does not
+    /// parse is already rejected when the file is read.)
     pub fn validate(&self) -> Result<(), String> {
         let mut seen = std::collections::BTreeSet::new();
         for key in &self.plugins.security.trusted_keys {
-            if !seen.insert(key.id.as_str()) {
+            if !seen.insert(key.id()) {
                 return Err(format!(
                     "plugins.security.trusted_keys: key id {:?} appears more than once",
-                    key.id
-                ));
-            }
-            if let Err(error) = crate::core::signature::PublicKey::from_pem(&key.public_key) {
-                return Err(format!(
-                    "plugins.security.trusted_keys[{}].public_key: {error}",
-                    key.id
+                    key.id()
                 ));
             }
         }
