@@ -74,8 +74,9 @@ pub async fn serve(
                     }
                 }
             };
-            // A cut stops polling the connection: Refuse closes it, BlackHole leaves it open
-            // and silent until healed.
+            // A cut stops polling the connection: Refuse closes it, BlackHole keeps it (open and
+            // silent) until healed.
+            tokio::pin!(connection);
             tokio::select! {
                 biased;
                 how = network.until_cut(&client) => {
@@ -83,7 +84,7 @@ pub async fn serve(
                         network.until_healed(&client).await;
                     }
                 }
-                () = connection => {}
+                () = &mut connection => {}
             }
         });
         while conns.try_join_next().is_some() {}

@@ -1,0 +1,142 @@
+//! API faults: the real `mmf` binary against the in-memory test API server while 10% of its
+//! writes fail (500, 429 with `Retry-After: 1`, 409 in rotation, seeded), every watch is
+//! dropped every 3 s and one watch is answered `410 Gone`: 500 MmfServices (3 plugins each, the
+//! bench's workload) converge to exactly the state of a fault-free run, with a bounded number of
+//! requests (no hot loop).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use common::{Cluster, eventually, fleet, require_tool};
+use mmf_e2e::workload::Workload;
+use mmf_e2e::{Injected, WriteFaults};
+use serde_json::Value;
+
+const SERVICES: usize = 500;
+const PLUGINS: usize = 3;
+const OPERATOR: &[&str] = &["--webhook-addr", "none", "--leader-election=false"];
+const AGENT: &str = "mmf-operator";
+
+/// What one run ended with.
+struct Run {
+    state: BTreeMap<String, Value>,
+    /// Every request the operator sent, and its writes (injected failures included).
+    requests: u64,
+    writes: u64,
+    /// Watch requests the operator sent.
+    watches: u64,
+    injected: Injected,
+    converged: Duration,
+}
+
+fn converge(faulty: bool) -> Run {
+    let cluster = Cluster::start();
+    let server = cluster.server.as_ref().unwrap();
+    let namespace = cluster.namespace("faults", "development");
+    let faults = server.faults();
+    if faulty {
+        faults.write_faults(WriteFaults {
+            rate: 0.1,
+            seed: 2026,
+            user_agent: Some(AGENT.into()),
+        });
+        faults.drop_watches_every(Some(Duration::from_secs(3)));
+    }
+    let operator = cluster.operator(OPERATOR);
+    if faulty {
+        // The operator's watches are open: the next one it starts (after the first drop)
+        // finds its resourceVersion expired and must list again.
+        faults.expire_next_watches(1);
+    }
+    let started = Instant::now();
+    let client = cluster.client();
+    cluster.block_on(fleet::create(
+        &client,
+        &Workload::new(&namespace, SERVICES, PLUGINS),
+    ));
+    let converged = eventually(Duration::from_secs(150), || {
+        fleet::ready_count(&cluster, &namespace) == SERVICES
+            && operator.metric("mmf_queue_depth") == Some(0.0)
+    });
+    assert!(
+        converged,
+        "{} of {SERVICES} Ready:\n{}",
+        fleet::ready_count(&cluster, &namespace),
+        operator.log_text()
+    );
+    let converged = started.elapsed();
+    let state = fleet::state(&cluster, &namespace);
+    let stats = server.stats();
+    let by_operator = |k: &mmf_e2e::RequestKey| k.user_agent.starts_with(AGENT);
+    let sum = |f: &dyn Fn(&mmf_e2e::RequestKey) -> bool| -> u64 {
+        stats
+            .counts
+            .iter()
+            .filter(|(k, _)| by_operator(k) && f(k))
+            .map(|(_, n)| n)
+            .sum()
+    };
+    let run = Run {
+        state,
+        requests: sum(&|_| true),
+        writes: sum(&|k| k.is_write()),
+        watches: sum(&|k| k.verb == "watch"),
+        injected: faults.injected(),
+        converged,
+    };
+    faults.clear();
+    run
+}
+
+#[test]
+fn five_hundred_services_converge_through_failing_writes_dropped_watches_and_a_410_to_the_fault_free_state()
+ {
+    if !require_tool("kubectl") || !require_tool("curl") {
+        return;
+    }
+    if std::env::var_os("MMF_E2E_KUBECONFIG").is_some() {
+        println!("SKIPPED: fault injection needs the in-memory test API server");
+        return;
+    }
+    let clean = converge(false);
+    let faulty = converge(true);
+    println!(
+        "figure: fault-free: converged in {:?}, {} operator requests ({} writes, {} watches)",
+        clean.converged, clean.requests, clean.writes, clean.watches
+    );
+    println!(
+        "figure: with faults: converged in {:?}, {} operator requests ({} writes, {} watches); injected {:?}",
+        faulty.converged, faulty.requests, faulty.writes, faulty.watches, faulty.injected
+    );
+    assert_eq!(
+        clean.state.len(),
+        SERVICES * 4,
+        "a status and 3 children per service"
+    );
+    assert!(
+        clean.state == faulty.state,
+        "first difference: {}",
+        fleet::first_difference(&clean.state, &faulty.state)
+    );
+    let failed: u64 = faulty.injected.errors.values().sum();
+    assert!(failed > 0 && faulty.injected.watch_drops > 0 && faulty.injected.gone == 1);
+
+    // The bound. A failed write ends its reconcile, which is retried: the retry repeats at most
+    // one reconcile's writes (3 children, the status and an event: 5, the bench's "writes per
+    // converged service" rounded up to 7 to leave room for the 409's re-read) and reads
+    // nothing (reads come from the watch caches). A dropped watch costs each open watch one new
+    // watch request, and the 410 one list and one watch per cache at most. So, beside the
+    // fault-free run's requests:
+    //   extra <= failed * 7 + (drops + 1) * watches_open * 2
+    // where watches_open is the fault-free run's watch count (one per cache). A hot loop (a
+    // retry without backoff, a relist per event) exceeds it by orders of magnitude.
+    let bound = clean.requests + failed * 7 + (faulty.injected.watch_drops + 1) * clean.watches * 2;
+    println!(
+        "figure: operator requests with faults {} <= bound {bound} (fault-free {}, {failed} failed writes)",
+        faulty.requests, clean.requests
+    );
+    assert!(faulty.requests <= bound);
+}
