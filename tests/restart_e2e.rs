@@ -13,7 +13,15 @@ use common::{Cluster, eventually, fleet, require_tool};
 use mmf_e2e::workload::Workload;
 
 const SERVICES: usize = 500;
-const OPERATOR: &[&str] = &["--webhook-addr", "none", "--leader-election=false"];
+/// Reconciles in flight: the debug build waits on the API server's round trips more than on
+/// its CPU, so more of them shorten the run.
+const OPERATOR: &[&str] = &[
+    "--webhook-addr",
+    "none",
+    "--leader-election=false",
+    "--concurrency",
+    "16",
+];
 
 fn child_counts(cluster: &Cluster, namespace: &str) -> BTreeMap<&'static str, usize> {
     fleet::children(cluster, namespace)
@@ -39,9 +47,10 @@ fn a_sigkill_while_creating_500_services_converges_after_restart_without_duplica
     let workload = Workload::new(&namespace, SERVICES, 3);
     let creating = cluster.spawn(async move { fleet::create(&client, &workload).await });
 
-    // Kill it in the middle: once it has made some children, long before it has made them all.
+    // Kill it in the middle: once it has made some children, while services are still being
+    // created.
     let midway = eventually(Duration::from_secs(60), || {
-        child_counts(&cluster, &namespace)["deployments"] >= 50
+        child_counts(&cluster, &namespace)["deployments"] >= 10
     });
     assert!(midway, "{}", operator.log_text());
     operator.kill();

@@ -168,7 +168,8 @@ struct Inner {
     latency: Vec<LatencyRule>,
     conflicts: u64,
     write_faults: Option<WriteFaultState>,
-    forced_gone: u64,
+    /// One entry per upcoming watch to answer 410: of this resource, or of any (None).
+    forced_gone: Vec<Option<String>>,
     injected: Injected,
 }
 
@@ -303,17 +304,24 @@ impl Controls {
         });
     }
 
-    pub fn expire_next_watches(&self, n: u64) {
-        self.lock().forced_gone += n;
+    pub fn expire_next_watches(&self, resource: Option<&str>, n: u64) {
+        let mut inner = self.lock();
+        for _ in 0..n {
+            inner.forced_gone.push(resource.map(str::to_owned));
+        }
     }
 
-    /// Whether this new watch must be answered with `410 Gone` (counts it).
-    pub fn take_forced_gone(&self) -> bool {
+    /// Whether this new watch of `resource` must be answered with `410 Gone` (counts it).
+    pub fn take_forced_gone(&self, resource: &str) -> bool {
         let mut inner = self.lock();
-        if inner.forced_gone == 0 {
+        let Some(at) = inner
+            .forced_gone
+            .iter()
+            .position(|r| r.as_deref().is_none_or(|r| r == resource))
+        else {
             return false;
-        }
-        inner.forced_gone -= 1;
+        };
+        inner.forced_gone.remove(at);
         inner.injected.gone += 1;
         true
     }
@@ -332,7 +340,7 @@ impl Controls {
         inner.latency.clear();
         inner.conflicts = 0;
         inner.write_faults = None;
-        inner.forced_gone = 0;
+        inner.forced_gone.clear();
         inner.injected = Injected::default();
     }
 }

@@ -47,10 +47,11 @@ impl Faults {
     pub fn write_faults(&self, rule: WriteFaults) {
         self.shared.controls.set_write_faults(rule);
     }
-    /// The next `n` watches started get `410 Gone` at once (their resourceVersion "expired"),
-    /// so their clients must list again.
-    pub fn expire_next_watches(&self, n: u64) {
-        self.shared.controls.expire_next_watches(n);
+    /// The next `n` watches started (of `resource`, e.g. `deployments`, or of any with None)
+    /// get `410 Gone` at once (their resourceVersion "expired"), so their clients must list
+    /// again.
+    pub fn expire_next_watches(&self, resource: Option<&str>, n: u64) {
+        self.shared.controls.expire_next_watches(resource, n);
     }
     /// Cuts off the clients of listener `client` (see [`crate::TestApiServer::listen_as`]).
     pub fn cut(&self, client: &str, how: Cut) {

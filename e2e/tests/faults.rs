@@ -175,7 +175,7 @@ async fn a_forced_gone_answers_only_the_next_watch_with_410() {
     let api: Api<ConfigMap> = Api::default_namespaced(server.client().await.unwrap());
     let created = api.create(&PostParams::default(), &cm("a")).await.unwrap();
     let rv = created.metadata.resource_version.unwrap();
-    server.faults().expire_next_watches(1);
+    server.faults().expire_next_watches(Some("configmaps"), 1);
     let params = WatchParams::default().timeout(1);
     let first: Vec<_> = api.watch(&params, "0").await.unwrap().collect().await;
     let codes: Vec<Option<u16>> = first

@@ -114,7 +114,8 @@ pub fn ready_count(cluster: &Cluster, namespace: &str) -> usize {
 }
 
 /// Removes what differs between two runs that reach the same state: identities, versions,
-/// managed fields and every timestamp.
+/// managed fields, every timestamp, and the render-hash annotation (a digest of the applied
+/// object, whose ownerReference carries the run's uid) and a Service's allocated cluster IPs.
 fn normalize(value: &mut Value) {
     match value {
         Value::Object(map) => {
@@ -124,6 +125,9 @@ fn normalize(value: &mut Value) {
                 "creationTimestamp",
                 "managedFields",
                 "generation",
+                "mmf.marty.dev/render-hash",
+                "clusterIP",
+                "clusterIPs",
             ] {
                 map.remove(key);
             }
@@ -160,23 +164,46 @@ pub fn state(cluster: &Cluster, namespace: &str) -> BTreeMap<String, Value> {
     out
 }
 
-/// The first difference between two states, for an assertion message.
-pub fn first_difference(left: &BTreeMap<String, Value>, right: &BTreeMap<String, Value>) -> String {
+/// Every leaf that differs under `path`, as `path: left vs right`.
+fn diff(path: &str, left: &Value, right: &Value, out: &mut Vec<String>) {
+    match (left, right) {
+        (Value::Object(l), Value::Object(r)) => {
+            for key in l.keys().chain(r.keys().filter(|k| !l.contains_key(*k))) {
+                let (a, b) = (
+                    &l.get(key).cloned().unwrap_or(Value::Null),
+                    &r.get(key).cloned().unwrap_or(Value::Null),
+                );
+                diff(&format!("{path}.{key}"), a, b, out);
+            }
+        }
+        (Value::Array(l), Value::Array(r)) if l.len() == r.len() => {
+            for (i, (a, b)) in l.iter().zip(r).enumerate() {
+                diff(&format!("{path}[{i}]"), a, b, out);
+            }
+        }
+        (l, r) if l != r => out.push(format!("{path}: {l} vs {r}")),
+        _ => {}
+    }
+}
+
+/// The differences between two states (at most 20 lines), for an assertion message.
+pub fn differences(left: &BTreeMap<String, Value>, right: &BTreeMap<String, Value>) -> String {
+    let mut out = Vec::new();
     for (key, value) in left {
         match right.get(key) {
-            None => return format!("{key} only in the first"),
-            Some(other) if other != value => {
-                return format!("{key} differs:\n{value:#}\nvs\n{other:#}");
-            }
-            Some(_) => {}
+            None => out.push(format!("{key} only in the first")),
+            Some(other) => diff(key, value, other, &mut out),
         }
     }
-    for key in right.keys() {
-        if !left.contains_key(key) {
-            return format!("{key} only in the second");
-        }
-    }
-    "none".to_owned()
+    out.extend(
+        right
+            .keys()
+            .filter(|key| !left.contains_key(*key))
+            .map(|key| format!("{key} only in the second")),
+    );
+    let total = out.len();
+    out.truncate(20);
+    format!("{total} differences:\n{}", out.join("\n"))
 }
 
 /// What breaks the ownership rule: every child has exactly one controller ownerReference, to

@@ -62,7 +62,7 @@ pub fn watch(shared: &Arc<Shared>, r: &ResReq) -> ApiResult<hyper::Response<Body
 
     let mut initial: Vec<(EventType, Arc<Value>)> = Vec::new();
     let mut error: Option<Value> = None;
-    if shared.controls.take_forced_gone() {
+    if shared.controls.take_forced_gone(&r.info.plural) {
         error = Some(gone_event(
             "too old resource version (forced by test)".into(),
         ));
