@@ -104,7 +104,7 @@ fn write_interval(log: &[LoggedRequest], client: &str) -> Option<(Duration, Dura
         .filter(|r| r.client == client && r.is_write() && !is_lease(r))
         .map(|r| r.at);
     let first = writes.next()?;
-    Some((first, writes.last().unwrap_or(first)))
+    Some((first, writes.next_back().unwrap_or(first)))
 }
 
 /// When `client` last wrote the Lease before `before`.
@@ -112,7 +112,7 @@ fn last_renewal(log: &[LoggedRequest], client: &str, before: Duration) -> Option
     log.iter()
         .filter(|r| r.client == client && r.is_write() && is_lease(r) && r.at < before)
         .map(|r| r.at)
-        .last()
+        .next_back()
 }
 
 #[test]
