@@ -1,4 +1,5 @@
-//! Test controls: request counting (writes per reconcile) and fault injection.
+//! Test controls: request counting (writes per reconcile) and fault injection (error rules,
+//! seeded write faults, latency, conflicts, forced `410 Gone`).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -98,12 +99,78 @@ struct LatencyRule {
     delay: Duration,
 }
 
+/// A seeded share of writes that fail, in rotation `500`, `429` (with `Retry-After: 1`) and
+/// `409`, so a run with the same seed and the same requests fails the same ones.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WriteFaults {
+    /// Share of matching writes that fail, in 0..=1.
+    pub rate: f64,
+    /// Seed of the generator that picks them.
+    pub seed: u64,
+    /// Only writes whose `User-Agent` starts with this fail (None: every write).
+    pub user_agent: Option<String>,
+}
+
+/// The codes [`WriteFaults`] rotates through.
+pub const WRITE_FAULT_CODES: [u16; 3] = [500, 429, 409];
+
+struct WriteFaultState {
+    rule: WriteFaults,
+    rng: u64,
+    next: usize,
+}
+
+impl WriteFaultState {
+    /// splitmix64: small, seeded and the same on every platform.
+    fn next_unit(&mut self) -> f64 {
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn decide(&mut self, key: &RequestKey) -> Option<u16> {
+        if !key.is_write()
+            || self
+                .rule
+                .user_agent
+                .as_ref()
+                .is_some_and(|agent| !key.user_agent.starts_with(agent.as_str()))
+        {
+            return None;
+        }
+        if self.next_unit() >= self.rule.rate {
+            return None;
+        }
+        let code = WRITE_FAULT_CODES[self.next % WRITE_FAULT_CODES.len()];
+        self.next += 1;
+        Some(code)
+    }
+}
+
+/// What the fault controls have done since start or the last [`Controls::clear_faults`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Injected {
+    /// Requests failed on purpose, per status code.
+    pub errors: BTreeMap<u16, u64>,
+    /// Times every open watch was dropped.
+    pub watch_drops: u64,
+    /// Watches answered with `410 Gone` on purpose.
+    pub gone: u64,
+}
+
 #[derive(Default)]
 struct Inner {
     stats: Stats,
     errors: Vec<ErrorRule>,
     latency: Vec<LatencyRule>,
     conflicts: u64,
+    write_faults: Option<WriteFaultState>,
+    /// One entry per upcoming watch to answer 410: of this resource, or of any (None).
+    forced_gone: Vec<Option<String>>,
+    injected: Injected,
 }
 
 /// When simulated Deployments become ready.
@@ -183,6 +250,14 @@ impl Controls {
             inner.conflicts -= 1;
             code = Some(409);
         }
+        if code.is_none()
+            && let Some(state) = inner.write_faults.as_mut()
+        {
+            code = state.decide(&key);
+        }
+        if let Some(code) = code {
+            *inner.injected.errors.entry(code).or_insert(0) += 1;
+        }
         *inner.stats.counts.entry(key).or_insert(0) += 1;
         (delay, code)
     }
@@ -217,10 +292,55 @@ impl Controls {
         self.lock().conflicts += n;
     }
 
+    pub fn set_write_faults(&self, rule: WriteFaults) {
+        let rng = rule.seed;
+        self.lock().write_faults = Some(WriteFaultState {
+            rule: WriteFaults {
+                rate: rule.rate.clamp(0.0, 1.0),
+                ..rule
+            },
+            rng,
+            next: 0,
+        });
+    }
+
+    pub fn expire_next_watches(&self, resource: Option<&str>, n: u64) {
+        let mut inner = self.lock();
+        for _ in 0..n {
+            inner.forced_gone.push(resource.map(str::to_owned));
+        }
+    }
+
+    /// Whether this new watch of `resource` must be answered with `410 Gone` (counts it).
+    pub fn take_forced_gone(&self, resource: &str) -> bool {
+        let mut inner = self.lock();
+        let Some(at) = inner
+            .forced_gone
+            .iter()
+            .position(|r| r.as_deref().is_none_or(|r| r == resource))
+        else {
+            return false;
+        };
+        inner.forced_gone.remove(at);
+        inner.injected.gone += 1;
+        true
+    }
+
+    pub fn count_watch_drop(&self) {
+        self.lock().injected.watch_drops += 1;
+    }
+
+    pub fn injected(&self) -> Injected {
+        self.lock().injected.clone()
+    }
+
     pub fn clear_faults(&self) {
         let mut inner = self.lock();
         inner.errors.clear();
         inner.latency.clear();
         inner.conflicts = 0;
+        inner.write_faults = None;
+        inner.forced_gone.clear();
+        inner.injected = Injected::default();
     }
 }

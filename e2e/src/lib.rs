@@ -26,20 +26,23 @@ mod discovery; // /api, /apis documents
 mod faults; // the public fault-injection handle
 mod gc; // owner-reference garbage collection and finalizer completion
 mod lifecycle; // create/update/delete rules shared by the verbs and gc
+mod network; // cut listeners, periodic watch drops
 mod openapi; // /openapi/v2 and v3 documents
 mod patch; // JSON, merge and strategic-merge patch algorithms
 mod protobuf; // the protobuf envelope kubectl may send
 mod reply; // HTTP replies
+mod reqlog; // every request, when and through which listener
 mod request; // a parsed resource request
 mod resources; // the type registry: built-in kinds and CRDs
 mod selectors; // label and field selectors
-mod server;
+mod server; // accept loop and routing
 mod shared; // the state every handler shares
 mod ssa; // server-side apply and managedFields
 mod status; // API `Status` errors
 mod store; // objects, resourceVersions and the watch event log
 mod table; // kubectl's Table rendering
-mod verbs; // one module per verb // accept loop and routing
+mod verbs; // one module per verb
+pub mod workload; // the MmfServices and MmfPlugins the bench and the reliability suite create
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -49,8 +52,10 @@ use std::time::Duration;
 use base64::Engine;
 use tokio::task::JoinHandle;
 
-pub use controls::{Readiness, RequestKey, Stats};
+pub use controls::{Injected, Readiness, RequestKey, Stats, WRITE_FAULT_CODES, WriteFaults};
 pub use faults::Faults;
+pub use network::Cut;
+pub use reqlog::LoggedRequest;
 
 /// Errors starting or talking to the test server.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +76,9 @@ pub enum Error {
     #[error("building the kube client: {0}")]
     Client(String),
 }
+
+/// The name [`LoggedRequest::client`] gives requests to the main listener.
+pub const DEFAULT_CLIENT: &str = "default";
 
 /// The bearer token written into kubeconfigs (the server accepts any credentials).
 pub const TOKEN: &str = "mmf-e2e-test-token";
@@ -146,15 +154,29 @@ impl Builder {
             self.readiness,
             self.bookmark_interval,
         ));
-        let serve_task = tokio::spawn(server::serve(shared.clone(), listener, tls_cfg));
+        let serve_task = tokio::spawn(server::serve(
+            shared.clone(),
+            listener,
+            tls_cfg.clone(),
+            Arc::from(DEFAULT_CLIENT),
+        ));
         let gc_task = tokio::spawn(gc::run(shared.clone()));
+        let dropper = shared.clone();
+        let drop_task = tokio::spawn(async move {
+            dropper
+                .network
+                .drop_watches_periodically(|| faults::drop_all_watches(&dropper))
+                .await
+        });
         let scheme = if self.tls { "https" } else { "http" };
         Ok(TestApiServer {
             url: format!("{scheme}://{addr}"),
             addr,
             ca_pem,
+            tls: tls_cfg,
             shared,
-            tasks: vec![serve_task, gc_task],
+            runtime: tokio::runtime::Handle::current(),
+            tasks: std::sync::Mutex::new(vec![serve_task, gc_task, drop_task]),
         })
     }
 }
@@ -164,8 +186,10 @@ pub struct TestApiServer {
     url: String,
     addr: SocketAddr,
     ca_pem: Option<String>,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shared: Arc<shared::Shared>,
-    tasks: Vec<JoinHandle<()>>,
+    runtime: tokio::runtime::Handle,
+    tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl TestApiServer {
@@ -194,8 +218,48 @@ impl TestApiServer {
         self.ca_pem.as_deref()
     }
 
+    /// Serves the same API on another loopback port whose requests are logged as coming from
+    /// `client` (see [`Self::request_log`]) and which [`Faults::cut`] can cut off alone: give
+    /// each process under test its own. Returns its base URL (use [`Self::kubeconfig_yaml_for`]).
+    pub fn listen_as(&self, client: &str) -> Result<String, Error> {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(Error::Bind)?;
+        listener.set_nonblocking(true).map_err(Error::Bind)?;
+        let addr = listener.local_addr().map_err(Error::Bind)?;
+        let listener = {
+            let _entered = self.runtime.enter();
+            tokio::net::TcpListener::from_std(listener).map_err(Error::Bind)?
+        };
+        let task = self.runtime.spawn(server::serve(
+            self.shared.clone(),
+            listener,
+            self.tls.clone(),
+            Arc::from(client),
+        ));
+        self.tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(task);
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        Ok(format!("{scheme}://{addr}"))
+    }
+
+    /// Every resource request since start, in arrival order (discovery is not logged).
+    pub fn request_log(&self) -> Vec<LoggedRequest> {
+        self.shared.log.snapshot()
+    }
+
+    /// The clock of [`LoggedRequest::at`]: time since the server started.
+    pub fn log_clock(&self) -> Duration {
+        self.shared.log.now()
+    }
+
     /// A kubeconfig (CA embedded, token user, namespace `default`) that kubectl and Helm accept.
     pub fn kubeconfig_yaml(&self) -> String {
+        self.kubeconfig_yaml_for(&self.url)
+    }
+
+    /// [`Self::kubeconfig_yaml`] for another URL of this server (see [`Self::listen_as`]).
+    pub fn kubeconfig_yaml_for(&self, url: &str) -> String {
         let ca = match &self.ca_pem {
             Some(pem) => format!(
                 "    certificate-authority-data: {}\n",
@@ -204,8 +268,7 @@ impl TestApiServer {
             None => String::new(),
         };
         format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: mmf-e2e\n  cluster:\n    server: {url}\n{ca}users:\n- name: mmf-e2e-admin\n  user:\n    token: {TOKEN}\ncontexts:\n- name: mmf-e2e\n  context:\n    cluster: mmf-e2e\n    user: mmf-e2e-admin\n    namespace: default\ncurrent-context: mmf-e2e\npreferences: {{}}\n",
-            url = self.url
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: mmf-e2e\n  cluster:\n    server: {url}\n{ca}users:\n- name: mmf-e2e-admin\n  user:\n    token: {TOKEN}\ncontexts:\n- name: mmf-e2e\n  context:\n    cluster: mmf-e2e\n    user: mmf-e2e-admin\n    namespace: default\ncurrent-context: mmf-e2e\npreferences: {{}}\n"
         )
     }
 
@@ -219,7 +282,12 @@ impl TestApiServer {
 
     /// A kube-rs client trusting this server's CA, default namespace `default`.
     pub async fn client(&self) -> Result<kube::Client, Error> {
-        let kc = kube::config::Kubeconfig::from_yaml(&self.kubeconfig_yaml())
+        self.client_for(&self.url).await
+    }
+
+    /// [`Self::client`] for another URL of this server (see [`Self::listen_as`]).
+    pub async fn client_for(&self, url: &str) -> Result<kube::Client, Error> {
+        let kc = kube::config::Kubeconfig::from_yaml(&self.kubeconfig_yaml_for(url))
             .map_err(|e| Error::Client(e.to_string()))?;
         let cfg =
             kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
@@ -269,6 +337,7 @@ impl TestApiServer {
         }
         self.shared.controls.reset_stats();
         self.shared.controls.clear_faults();
+        self.shared.network.heal_all();
         let _ = self
             .shared
             .controls
@@ -277,8 +346,14 @@ impl TestApiServer {
     }
 
     /// Stops serving and closes every connection.
-    pub async fn shutdown(mut self) {
-        for t in self.tasks.drain(..) {
+    pub async fn shutdown(self) {
+        let tasks: Vec<_> = self
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+            .collect();
+        for t in tasks {
             t.abort();
             let _ = t.await;
         }
@@ -287,7 +362,7 @@ impl TestApiServer {
 
 impl Drop for TestApiServer {
     fn drop(&mut self) {
-        for t in &self.tasks {
+        for t in self.tasks.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             t.abort();
         }
     }

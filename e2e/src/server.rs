@@ -15,18 +15,22 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::controls::RequestKey;
+use crate::network::Cut;
 use crate::reply::{Body, error_response, full, json_response};
+use crate::reqlog::LoggedRequest;
 use crate::request::ResReq;
 use crate::shared::Shared;
 use crate::status::{ApiError, path_not_found};
 use crate::verbs::{self, watch};
 use crate::{discovery, openapi};
 
-/// Accepts connections until the task is aborted; connections live in `conns`.
+/// Accepts connections until the task is aborted; connections live in `conns`. Requests are
+/// logged as coming from `client` (the listener's name), and a [`Cut`] of that name applies.
 pub async fn serve(
     shared: Arc<Shared>,
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
+    client: Arc<str>,
 ) {
     let mut conns = JoinSet::new();
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
@@ -39,21 +43,48 @@ pub async fn serve(
         let _ = tcp.set_nodelay(true);
         let shared = shared.clone();
         let acceptor = acceptor.clone();
+        let client = client.clone();
         conns.spawn(async move {
-            let svc = hyper::service::service_fn(move |req| {
-                let shared = shared.clone();
-                async move { Ok::<_, Infallible>(route(shared, req).await) }
-            });
+            let network = &shared.network;
+            match network.cut_of(&client) {
+                Some(Cut::Refuse) => return,
+                Some(Cut::BlackHole) => {
+                    network.until_healed(&client).await;
+                    return;
+                }
+                None => {}
+            }
+            let svc = {
+                let (shared, client) = (shared.clone(), client.clone());
+                hyper::service::service_fn(move |req| {
+                    let (shared, client) = (shared.clone(), client.clone());
+                    async move { Ok::<_, Infallible>(route(shared, req, &client).await) }
+                })
+            };
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            match acceptor {
-                Some(a) => {
-                    if let Ok(tls) = a.accept(tcp).await {
-                        let _ = builder.serve_connection(TokioIo::new(tls), svc).await;
+            let connection = async {
+                match acceptor {
+                    Some(a) => {
+                        if let Ok(tls) = a.accept(tcp).await {
+                            let _ = builder.serve_connection(TokioIo::new(tls), svc).await;
+                        }
+                    }
+                    None => {
+                        let _ = builder.serve_connection(TokioIo::new(tcp), svc).await;
                     }
                 }
-                None => {
-                    let _ = builder.serve_connection(TokioIo::new(tcp), svc).await;
+            };
+            // A cut stops polling the connection: Refuse closes it, BlackHole keeps it (open and
+            // silent) until healed.
+            tokio::pin!(connection);
+            tokio::select! {
+                biased;
+                how = network.until_cut(&client) => {
+                    if how == Cut::BlackHole {
+                        network.until_healed(&client).await;
+                    }
                 }
+                () = &mut connection => {}
             }
         });
         while conns.try_join_next().is_some() {}
@@ -66,7 +97,7 @@ fn query_map(q: Option<&str>) -> HashMap<String, String> {
         .collect()
 }
 
-async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
+async fn route(shared: Arc<Shared>, req: Request<Incoming>, client: &str) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let query = query_map(parts.uri.query());
@@ -239,9 +270,18 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     };
     let (delay, fault) = shared.controls.on_request(RequestKey {
         verb: verb.into(),
-        resource,
+        resource: resource.clone(),
         user_agent: user_agent.clone(),
         field_manager: query.get("fieldManager").cloned().unwrap_or_default(),
+    });
+    shared.log.push(LoggedRequest {
+        at: Duration::ZERO,
+        client: client.to_owned(),
+        verb: verb.into(),
+        resource,
+        name: name.clone().unwrap_or_default(),
+        user_agent: user_agent.clone(),
+        injected: fault,
     });
     if let Some(d) = delay {
         tokio::time::sleep(d).await;
@@ -250,7 +290,15 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
         let e = match code {
             409 => ApiError::conflict(&info, name.as_deref().unwrap_or_default()),
             410 => ApiError::gone("injected: too old resource version"),
-            429 => ApiError::new(429, "TooManyRequests", "injected: too many requests"),
+            429 => {
+                let mut e = ApiError::new(429, "TooManyRequests", "injected: too many requests");
+                e.details = json!({"retryAfterSeconds": 1});
+                let mut response = error_response(&e);
+                response
+                    .headers_mut()
+                    .insert("retry-after", hyper::header::HeaderValue::from_static("1"));
+                return response;
+            }
             503 => ApiError::new(503, "ServiceUnavailable", "injected: service unavailable"),
             c => ApiError::new(c, "InternalError", format!("injected fault ({c})")),
         };

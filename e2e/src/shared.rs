@@ -1,5 +1,5 @@
-//! The state every request handler shares: the object store, the test controls, the webhook
-//! Service map and the Deployment readiness setting.
+//! The state every request handler shares: the object store, the test controls, the request
+//! log, the network faults, the webhook Service map and the Deployment readiness setting.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -9,12 +9,16 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::controls::{Controls, Readiness};
+use crate::network::Network;
+use crate::reqlog::RequestLog;
 use crate::store::State;
 
 /// Everything request handlers share.
 pub struct Shared {
     state: Mutex<State>,
     pub controls: Controls,
+    pub log: RequestLog,
+    pub network: Network,
     services: Mutex<HashMap<(String, String, u16), SocketAddr>>,
     readiness: Mutex<Readiness>,
     pub gc_notify: tokio::sync::Notify,
@@ -26,6 +30,8 @@ impl Shared {
         let shared = Self {
             state: Mutex::new(State::new(log_capacity)),
             controls: Controls::default(),
+            log: RequestLog::default(),
+            network: Network::default(),
             services: Mutex::new(HashMap::new()),
             readiness: Mutex::new(readiness),
             gc_notify: tokio::sync::Notify::new(),

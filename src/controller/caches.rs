@@ -323,25 +323,100 @@ impl Caches {
         }
     }
 
-    fn on_child<K: Resource>(&self, event: &watcher::Event<K>) {
-        let (watcher::Event::Apply(child) | watcher::Event::Delete(child)) = event else {
-            return;
-        };
-        let owner = child.meta().owner_references.as_ref().and_then(|refs| {
-            refs.iter()
-                .find(|r| r.controller == Some(true) && r.kind == "MmfService")
-        });
-        if let (Some(owner), Some(namespace)) = (owner, child.meta().namespace.as_deref()) {
-            self.trigger_service(ObjectRef::new(&owner.name).within(namespace));
+    /// A child's change reaches its owner. Between a watch's Init and InitDone (a relist, after
+    /// a 410 Gone) the cache still holds the old objects: a child listed with another
+    /// resourceVersion changed while the watch was down, and one not listed again was deleted.
+    fn on_child<K>(&self, relist: &mut Relist<K>, event: &watcher::Event<K>)
+    where
+        K: Resource + Clone + 'static,
+        K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+    {
+        match event {
+            watcher::Event::Apply(child) | watcher::Event::Delete(child) => {
+                if let Some(owner) = owner_of(child) {
+                    self.trigger_service(owner);
+                }
+            }
+            watcher::Event::Init => {
+                relist.unseen = relist
+                    .store
+                    .state()
+                    .iter()
+                    .filter_map(|child| {
+                        Some((
+                            ObjectRef::from_obj(child.as_ref()),
+                            owner_of(child.as_ref())?,
+                        ))
+                    })
+                    .collect();
+            }
+            watcher::Event::InitApply(child) => {
+                let key = ObjectRef::from_obj(child);
+                relist.unseen.remove(&key);
+                let cached = relist.store.get(&key);
+                let changed = cached.as_ref().is_some_and(|cached| {
+                    cached.meta().resource_version != child.meta().resource_version
+                });
+                // A child new to the cache needs no trigger at the first list (its owner's own
+                // initial event reconciles it); after that it was created while the watch was down.
+                if (changed || (cached.is_none() && relist.listed_once))
+                    && let Some(owner) = owner_of(child)
+                {
+                    self.trigger_service(owner);
+                }
+            }
+            watcher::Event::InitDone => {
+                relist.listed_once = true;
+                for (_, owner) in relist.unseen.drain() {
+                    self.trigger_service(owner);
+                }
+            }
         }
     }
+}
+
+/// What a child watch's relist compares against (see [`Caches::on_child`]).
+struct Relist<K>
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+{
+    store: Store<K>,
+    /// Children cached before the relist and not listed again yet, with their owners.
+    unseen: HashMap<ObjectRef<K>, ObjectRef<MmfService>>,
+    listed_once: bool,
+}
+
+impl<K> Relist<K>
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+{
+    fn new(store: Store<K>) -> Self {
+        Self {
+            store,
+            unseen: HashMap::new(),
+            listed_once: false,
+        }
+    }
+}
+
+/// The MmfService that controls `child`, if any.
+fn owner_of<K: Resource>(child: &K) -> Option<ObjectRef<MmfService>> {
+    let owner = child
+        .meta()
+        .owner_references
+        .as_ref()?
+        .iter()
+        .find(|r| r.controller == Some(true) && r.kind == "MmfService")?;
+    Some(ObjectRef::new(&owner.name).within(child.meta().namespace.as_deref()?))
 }
 
 fn spawn_driver<K, S>(
     resource: &'static str,
     events: S,
     caches: Arc<Caches>,
-    handle: fn(&Caches, &watcher::Event<K>),
+    mut handle: impl FnMut(&Caches, &watcher::Event<K>) + Send + 'static,
 ) where
     K: Send + 'static,
     S: Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
@@ -425,7 +500,12 @@ macro_rules! owned_children {
                     $resource,
                     reflected(Api::<$kind>::all(client.clone()), owned.clone(), self.$field),
                     Arc::clone(caches),
-                    Caches::on_child,
+                    {
+                        let mut relist = Relist::new(caches.children.$field.clone());
+                        move |caches: &Caches, event: &watcher::Event<$kind>| {
+                            caches.on_child(&mut relist, event)
+                        }
+                    },
                 );)*
             }
         }

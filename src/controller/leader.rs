@@ -10,9 +10,16 @@ use kube_lease_manager::{LeaseManagerBuilder, LeaseManagerError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// Lease timing: 15 s validity, renewed 5 s before expiry.
+/// Lease timing, client-go's defaults: a lease is valid for 15 s after its last renewal; the
+/// leader renews it every 5 s (10 s before it would expire) and gives up leading when it has
+/// not renewed for the 10 s renew deadline, checking every 2 s. So a leader cut off from the
+/// API server stops at most 10 s after its last renewal, 5 s before a standby may take over.
 pub const LEASE_DURATION_SECONDS: u64 = 15;
-const LEASE_GRACE_SECONDS: u64 = 5;
+const LEASE_GRACE_SECONDS: u64 = 10;
+/// How long the leader keeps leading without a renewal it can confirm.
+pub const RENEW_DEADLINE: Duration = Duration::from_secs(10);
+/// How often the watchdog reads the Lease, and how long one read may take.
+pub const RETRY_PERIOD: Duration = Duration::from_secs(2);
 
 /// A running election.
 pub struct Election {
@@ -83,36 +90,47 @@ impl Election {
     }
 }
 
-/// Returns why leadership is no longer certain.
+/// Returns why leadership is no longer certain: another replica holds the Lease, or no renewal
+/// newer than [`RENEW_DEADLINE`] can be confirmed (renewals failing, or the API server
+/// unreachable or silent: each read is bounded by [`RETRY_PERIOD`], so a connection that hangs
+/// cannot keep a leader leading).
 async fn watchdog(lease: &Api<Lease>, name: &str, identity: &str) -> String {
-    let unconfirmed_limit = Duration::from_secs(LEASE_DURATION_SECONDS - LEASE_GRACE_SECONDS);
-    let mut last_confirmed = Instant::now();
+    // When the last renewal we confirmed happened, on this process's clock.
+    let mut renewed = Instant::now();
+    let mut last_error = String::from("none");
     loop {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        match lease.get(name).await {
-            Ok(lease) => {
-                let spec = lease.spec.unwrap_or_default();
-                if spec.holder_identity.as_deref() != Some(identity) {
-                    return format!(
-                        "the lease is now held by {:?}",
-                        spec.holder_identity.unwrap_or_default()
-                    );
-                }
-                if let Some(renewed) = spec.renew_time {
-                    let age = Timestamp::now().duration_since(renewed.0);
-                    if age.as_secs() > LEASE_DURATION_SECONDS as i64 {
-                        return format!("the lease was last renewed {}s ago", age.as_secs());
-                    }
-                }
-                last_confirmed = Instant::now();
-            }
-            Err(error) if last_confirmed.elapsed() > unconfirmed_limit => {
+        let deadline = tokio::time::Instant::from_std(renewed + RENEW_DEADLINE);
+        let read = async {
+            tokio::time::sleep(RETRY_PERIOD).await;
+            tokio::time::timeout(RETRY_PERIOD, lease.get(name)).await
+        };
+        tokio::select! {
+            () = tokio::time::sleep_until(deadline) => {
                 return format!(
-                    "the lease has been unreadable for {:?}: {error}",
-                    last_confirmed.elapsed()
+                    "no renewal of the lease for {:?}, past the {RENEW_DEADLINE:?} renew deadline (last error: {last_error})",
+                    renewed.elapsed()
                 );
             }
-            Err(_) => {}
+            result = read => match result {
+                Ok(Ok(lease)) => {
+                    let spec = lease.spec.unwrap_or_default();
+                    if spec.holder_identity.as_deref() != Some(identity) {
+                        return format!(
+                            "the lease is now held by {:?}",
+                            spec.holder_identity.unwrap_or_default()
+                        );
+                    }
+                    if let Some(time) = spec.renew_time {
+                        let age = Duration::try_from(Timestamp::now().duration_since(time.0))
+                            .unwrap_or(Duration::ZERO);
+                        if let Some(at) = Instant::now().checked_sub(age) {
+                            renewed = renewed.max(at);
+                        }
+                    }
+                }
+                Ok(Err(error)) => last_error = error.to_string(),
+                Err(_) => last_error = format!("reading the lease took longer than {RETRY_PERIOD:?}"),
+            },
         }
     }
 }

@@ -140,9 +140,11 @@ pub async fn run(
         .map_err(RunError::CrdsMissing)?;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let shutdown_tx = Arc::new(shutdown_tx);
+    let stopper = Arc::clone(&shutdown_tx);
     tokio::spawn(async move {
         stop.await;
-        let _ = shutdown_tx.send(true);
+        let _ = stopper.send(true);
     });
     let shutdown = || {
         let mut rx = shutdown_rx.clone();
@@ -332,6 +334,9 @@ pub async fn run(
         election.release().await;
     }
     reload.abort();
+    // However the run ended (a lost lease, a failed extension), stop the probes and the
+    // extensions too, so the process exits instead of serving on without reconciling.
+    let _ = shutdown_tx.send(true);
     let _ = ops.await;
     for task in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(5), task).await;

@@ -2,6 +2,7 @@
 //! `MMF_E2E_KUBECONFIG`), real `kubectl`, and the real `mmf` binary as a separate process.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod fleet;
 pub mod real;
 
 use std::path::{Path, PathBuf};
@@ -123,18 +124,29 @@ impl Cluster {
 
     /// Starts `mmf run` against this cluster with the shipped config.
     pub fn operator(&self, extra: &[&str]) -> Operator {
-        let mut args: Vec<String> = vec![
-            "--config-dir".into(),
-            repo().join("config").display().to_string(),
-            "--namespace".into(),
-            "default".into(),
-        ];
-        args.extend(extra.iter().map(|a| (*a).to_owned()));
-        self.operator_with(&args, &[])
+        self.operator_with(&operator_args(extra), &[])
+    }
+
+    /// [`Cluster::operator`] through its own listener named `client` (test server only; see
+    /// [`Cluster::listener_kubeconfig`]).
+    pub fn operator_as(&self, client: &str, extra: &[&str]) -> Operator {
+        let kubeconfig = self.listener_kubeconfig(client);
+        self.operator_at(&kubeconfig, &operator_args(extra), &[])
     }
 
     /// Starts `mmf run ARGS --probe-addr <free port>` with extra environment variables.
     pub fn operator_with(&self, args: &[String], env: &[(&str, &str)]) -> Operator {
+        self.operator_at(&self.kubeconfig, args, env)
+    }
+
+    /// [`Cluster::operator_with`] through the kubeconfig at `kubeconfig` (e.g. one of
+    /// [`Cluster::listener_kubeconfig`]).
+    pub fn operator_at(
+        &self,
+        kubeconfig: &Path,
+        args: &[String],
+        env: &[(&str, &str)],
+    ) -> Operator {
         let probe_port = free_port();
         let log = self.dir.path().join(format!("operator-{probe_port}.log"));
         let mut command = Command::new(env!("CARGO_BIN_EXE_mmf"));
@@ -142,7 +154,7 @@ impl Cluster {
             .arg("run")
             .args(args)
             .args(["--probe-addr", &format!("127.0.0.1:{probe_port}")])
-            .env("KUBECONFIG", &self.kubeconfig)
+            .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "info,kube=warn")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap());
@@ -157,6 +169,54 @@ impl Cluster {
         };
         operator.wait_ready();
         operator
+    }
+
+    /// A kubeconfig for a listener of its own (test server only): its requests are logged as
+    /// `client` and [`mmf_e2e::Faults::cut`] can cut them off alone.
+    pub fn listener_kubeconfig(&self, client: &str) -> PathBuf {
+        let server = self
+            .server
+            .as_ref()
+            .expect("a listener of its own needs the test server");
+        let url = server.listen_as(client).unwrap();
+        let path = self.dir.path().join(format!("kubeconfig-{client}"));
+        std::fs::write(&path, server.kubeconfig_yaml_for(&url)).unwrap();
+        path
+    }
+
+    /// Runs `future` to completion on the cluster's runtime (or a fresh one on a real cluster).
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        match &self.runtime {
+            Some(runtime) => runtime.block_on(future),
+            None => tokio::runtime::Runtime::new().unwrap().block_on(future),
+        }
+    }
+
+    /// Runs `future` in the background on the cluster's runtime (test server only).
+    pub fn spawn<F>(&self, future: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.runtime
+            .as_ref()
+            .expect("spawning needs the test server's runtime")
+            .spawn(future)
+    }
+
+    /// A kube-rs client for this cluster.
+    pub fn client(&self) -> kube::Client {
+        let yaml = std::fs::read_to_string(&self.kubeconfig).unwrap();
+        let kubeconfig = kube::config::Kubeconfig::from_yaml(&yaml).unwrap();
+        self.block_on(async {
+            let config = kube::Config::from_custom_kubeconfig(
+                kubeconfig,
+                &kube::config::KubeConfigOptions::default(),
+            )
+            .await
+            .unwrap();
+            kube::Client::try_from(config).unwrap()
+        })
     }
 
     /// Writes counted by the test server for `who` (None on a real cluster).
@@ -253,6 +313,18 @@ impl Drop for Operator {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// `mmf run` arguments: the shipped config, the `default` namespace, then `extra`.
+pub fn operator_args(extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = vec![
+        "--config-dir".into(),
+        repo().join("config").display().to_string(),
+        "--namespace".into(),
+        "default".into(),
+    ];
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    args
 }
 
 pub fn free_port() -> u16 {

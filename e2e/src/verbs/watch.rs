@@ -62,12 +62,19 @@ pub fn watch(shared: &Arc<Shared>, r: &ResReq) -> ApiResult<hyper::Response<Body
 
     let mut initial: Vec<(EventType, Arc<Value>)> = Vec::new();
     let mut error: Option<Value> = None;
+    if shared.controls.take_forced_gone(&r.info.plural) {
+        error = Some(gone_event(
+            "too old resource version (forced by test)".into(),
+        ));
+    }
     let (rx, start_rv) = {
         let mut st = shared.state();
         let cur_rv = st.rv;
         let key = info.key();
         let t = st.ty(&key);
-        if send_initial || rv_param.is_empty() || rv_param == "0" {
+        if error.is_some() {
+            // A forced 410: no events, the client must relist.
+        } else if send_initial || rv_param.is_empty() || rv_param == "0" {
             for o in t.objects.values() {
                 initial.push((EventType::Added, o.clone()));
             }

@@ -184,7 +184,7 @@ pub fn render_workload(
     dir: &Path,
 ) -> Result<(String, Duration, u64), BenchError> {
     let input = dir.join("workload.yaml");
-    workload.write_yaml(&input)?;
+    crate::workload::write_yaml(workload, &input)?;
     let output = dir.join("rendered.yaml");
     let out = std::fs::File::create(&output).map_err(|e| BenchError::io(&output, e))?;
     let started = Instant::now();

@@ -4,158 +4,23 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use futures::{StreamExt, TryStreamExt};
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams, PostParams};
+use futures::StreamExt;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::cluster::Cluster;
 use crate::scenarios::BenchError;
 
-/// Label on everything the bench creates.
-const BENCH_LABEL: &str = "mmf.marty.dev/bench";
+pub use mmf_e2e::workload::{Workload, plugin_resource, service_resource};
 
-/// N services each loading `plugins` plugins, in one namespace.
-#[derive(Clone, Debug)]
-pub struct Workload {
-    pub namespace: String,
-    pub services: usize,
-    pub plugins: usize,
-    /// With `Some(k)`, the last plugin is loaded by the first `k` services only and the others
-    /// load an alternative instead (so every service still loads `plugins` plugins).
-    pub affected: Option<usize>,
-}
-
-pub fn plugin_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("mmf.marty.dev", "v1alpha1", "MmfPlugin"),
-        "mmfplugins",
-    )
-}
-
-pub fn service_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("mmf.marty.dev", "v1alpha1", "MmfService"),
-        "mmfservices",
-    )
-}
-
-/// A digest-pinned image reference that passes every environment's image rules.
-fn image(repository: &str, n: usize) -> String {
-    format!("ghcr.io/mmf-bench/{repository}@sha256:{n:064x}")
-}
-
-impl Workload {
-    pub fn new(namespace: &str, services: usize, plugins: usize) -> Workload {
-        Workload {
-            namespace: namespace.to_owned(),
-            services,
-            plugins: plugins.max(1),
-            affected: None,
-        }
-    }
-
-    pub fn plugin_name(index: usize) -> String {
-        format!("bench-plugin-{index}")
-    }
-
-    pub fn service_name(index: usize) -> String {
-        format!("bench-svc-{index:05}")
-    }
-
-    /// The plugins: `plugins` of them, plus the alternative when `affected` is set.
-    pub fn plugin_objects(&self) -> Vec<Value> {
-        let count = self.plugins + usize::from(self.affected.is_some());
-        (0..count)
-            .map(|i| Workload::plugin_object(&self.namespace, &Workload::plugin_name(i), i))
-            .collect()
-    }
-
-    /// One compliant MmfPlugin (development and production image rules both pass).
-    pub fn plugin_object(namespace: &str, name: &str, index: usize) -> Value {
-        json!({
-            "apiVersion": "mmf.marty.dev/v1alpha1",
-            "kind": "MmfPlugin",
-            "metadata": {
-                "name": name,
-                "namespace": namespace,
-                "labels": {BENCH_LABEL: "true"},
-            },
-            "spec": {
-                "version": "1.0.0",
-                "description": "A plugin of the benchmark",
-                "image": image("plugin", index),
-                "services": [{
-                    "name": format!("bench-api-{index}"),
-                    "healthCheckPath": "/health",
-                    "routes": [{"path": format!("/bench/{index}"), "methods": ["GET"]}],
-                }],
-                "configSchema": {
-                    "type": "object",
-                    "properties": {"level": {"type": "integer"}, "mode": {"type": "string"}},
-                },
-                "config": {"level": 1, "mode": "fast"},
-            },
-        })
-    }
-
-    /// The plugin names service `index` loads.
-    fn plugins_of(&self, index: usize) -> Vec<String> {
-        let mut names: Vec<String> = (0..self.plugins).map(Workload::plugin_name).collect();
-        if let Some(k) = self.affected
-            && index >= k
-            && let Some(last) = names.last_mut()
-        {
-            *last = Workload::plugin_name(self.plugins);
-        }
-        names
-    }
-
-    pub fn service_object(&self, index: usize) -> Value {
-        let plugins: Vec<Value> = self
-            .plugins_of(index)
-            .into_iter()
-            .enumerate()
-            .map(|(priority, name)| json!({"name": name, "priority": 100 - priority as i64}))
-            .collect();
-        json!({
-            "apiVersion": "mmf.marty.dev/v1alpha1",
-            "kind": "MmfService",
-            "metadata": {
-                "name": Workload::service_name(index),
-                "namespace": self.namespace,
-                "labels": {BENCH_LABEL: "true"},
-            },
-            "spec": {
-                "image": image("service", index),
-                "replicas": 1,
-                "type": "fastapi",
-                "port": 8080,
-                "plugins": plugins,
-                "resources": {
-                    "requests": {"memory": "64Mi", "cpu": "50m"},
-                    "limits": {"memory": "128Mi", "cpu": "100m"},
-                },
-            },
-        })
-    }
-
-    pub fn service_objects(&self) -> Vec<Value> {
-        (0..self.services).map(|i| self.service_object(i)).collect()
-    }
-
-    /// Every object as one multi-document YAML stream (the input of `mmf render`).
-    pub fn write_yaml(&self, path: &Path) -> Result<(), BenchError> {
-        let mut text = String::new();
-        for object in self.plugin_objects().iter().chain(&self.service_objects()) {
-            let yaml = serde_saphyr::to_string(object)
-                .map_err(|e| BenchError::Input(format!("serializing the workload: {e}")))?;
-            text.push_str("---\n");
-            text.push_str(&yaml);
-        }
-        std::fs::write(path, text).map_err(|e| BenchError::io(path, e))
-    }
+/// Writes every object of `workload` as one YAML stream to `path`.
+pub fn write_yaml(workload: &Workload, path: &Path) -> Result<(), BenchError> {
+    let text = workload
+        .yaml()
+        .map_err(|e| BenchError::Input(e.to_string()))?;
+    std::fs::write(path, text).map_err(|e| BenchError::io(path, e))
 }
 
 /// Creates `objects` of `resource` in `namespace` with `concurrency` requests in flight.
@@ -166,24 +31,14 @@ pub async fn create_all(
     objects: Vec<Value>,
     concurrency: usize,
 ) -> Result<(), BenchError> {
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, resource);
-    futures::stream::iter(objects)
-        .map(|object| {
-            let api = api.clone();
-            async move {
-                let object: DynamicObject = serde_json::from_value(object)
-                    .map_err(|e| BenchError::Input(format!("a bench object: {e}")))?;
-                let name = object.metadata.name.clone().unwrap_or_default();
-                api.create(&PostParams::default(), &object)
-                    .await
-                    .map_err(|e| BenchError::api(format!("creating {name}"), e))?;
-                Ok::<_, BenchError>(())
+    mmf_e2e::workload::create_all(client, resource, namespace, objects, concurrency)
+        .await
+        .map_err(|e| match e {
+            mmf_e2e::workload::WorkloadError::Api { name, source } => {
+                BenchError::api(format!("creating {name}"), source)
             }
+            other => BenchError::Input(other.to_string()),
         })
-        .buffer_unordered(concurrency)
-        .try_collect::<Vec<()>>()
-        .await?;
-    Ok(())
 }
 
 fn is_ready(object: &DynamicObject) -> bool {
