@@ -165,7 +165,9 @@ fn render(signature: &PluginSignature, indent: usize, step: usize, newline: &str
         "{outer}signature:{newline}{inner}keyId: {}{newline}{inner}algorithm: {}{newline}{inner}value: {}{newline}",
         yaml_string(&signature.key_id),
         yaml_string(signature.algorithm.as_str()),
-        yaml_string(&signature.value),
+        // Always quoted: base64 only sometimes holds `+`, `/` or `=`, and a signed file's shape
+        // should not depend on the signature's bytes.
+        serde_json::Value::String(signature.value.clone()),
     )
 }
 

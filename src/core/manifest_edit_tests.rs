@@ -146,3 +146,19 @@ fn check_rejects_edits_beyond_the_signature() {
         "MmfPlugin \"p\": the edited file did not read back as intended (document 1 changed beyond spec.signature); the file was not changed"
     );
 }
+
+#[test]
+fn a_signature_value_is_quoted_even_when_it_needs_no_quotes() {
+    // About one ECDSA signature in twenty encodes without `+`, `/` or `=`.
+    let plain = PluginSignature {
+        value: "MEYCIQCVGQG8bIdUabhhdaW88YzG9dz7jnMsz".to_owned(),
+        ..signature()
+    };
+    let text = "apiVersion: mmf.marty.dev/v1alpha1\nkind: MmfPlugin\nmetadata:\n  name: p\nspec:\n  version: 1.0.0\n";
+    assert_eq!(
+        set_plugin_signature(text, "p", &plain).unwrap(),
+        format!(
+            "{text}  signature:\n    keyId: release-2026\n    algorithm: ed25519\n    value: \"MEYCIQCVGQG8bIdUabhhdaW88YzG9dz7jnMsz\"\n"
+        )
+    );
+}
