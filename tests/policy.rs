@@ -39,7 +39,7 @@ fn plugin(name: &str, version: &str, extra_spec: &str) -> MmfPlugin {
         .manifest
     {
         Manifest::Plugin(plugin) => *plugin,
-        Manifest::Service(_) => unreachable!(),
+        _ => unreachable!(),
     }
 }
 
@@ -53,7 +53,7 @@ fn service(extra_spec: &str) -> MmfService {
         .manifest
     {
         Manifest::Service(service) => *service,
-        Manifest::Plugin(_) => unreachable!(),
+        _ => unreachable!(),
     }
 }
 
@@ -417,7 +417,7 @@ fn shipped() -> (ConfigSet, MmfPlugin) {
         .manifest
     {
         Manifest::Plugin(plugin) => *plugin,
-        Manifest::Service(_) => unreachable!(),
+        _ => unreachable!(),
     };
     (configs, plugin)
 }

@@ -112,6 +112,7 @@ fn signed_plugin() -> MmfPlugin {
                 algorithm: SignatureAlgorithm::Ed25519,
                 value: "c2lnbmF0dXJl".into(),
             }),
+            revision_history_limit: None,
         },
     );
     plugin.metadata.namespace = Some("prod".into());

@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod drift;
 pub mod environment;
+pub mod history;
 pub mod limits;
 pub mod manifest;
 pub mod merge;
@@ -15,8 +16,10 @@ pub mod policy;
 pub mod quantity;
 pub mod render;
 pub mod resolve;
+pub mod revisions;
 pub mod schema_check;
 pub mod signature;
+pub mod solve;
 pub mod status;
 pub mod verdict_cache;
 pub mod violation;

@@ -42,6 +42,7 @@ fn plugin(image: &str) -> MmfPlugin {
             config: None,
             environments: Default::default(),
             signature: None,
+            revision_history_limit: None,
         },
     );
     plugin.metadata.generation = Some(3);
@@ -187,6 +188,7 @@ fn a_service_is_ready_only_once_its_deployment_is_available() {
             port: 8080,
             plugins: vec![PluginRef {
                 name: "payments".into(),
+                version: None,
                 enabled: true,
                 priority: 100,
                 config: None,
@@ -264,6 +266,7 @@ fn a_blocked_service_is_stalled_and_reports_the_rejected_plugin() {
             port: 8080,
             plugins: vec![PluginRef {
                 name: "payments".into(),
+                version: None,
                 enabled: true,
                 priority: 100,
                 config: None,

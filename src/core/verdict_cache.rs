@@ -155,6 +155,7 @@ mod tests {
                     algorithm: SignatureAlgorithm::Ed25519,
                     value: value.into(),
                 }),
+                revision_history_limit: None,
             },
         )
     }

@@ -97,6 +97,8 @@ fn an_unchanged_status_announces_nothing() {
 fn plugin_entry(name: &str, state: PluginLoadState) -> PluginStatus {
     PluginStatus {
         name: name.to_owned(),
+        requested: Some("*".to_owned()),
+        revision: None,
         version: Some("1.0.0".to_owned()),
         digest: Some("sha256:00".to_owned()),
         state,
