@@ -229,13 +229,13 @@ fn versions_coexist_followers_move_pins_stay_bad_versions_fall_back_and_rollback
         .lines()
         .map(|line| line.split_whitespace().collect())
         .collect();
-    let columns = |row: &Vec<&str>| {
+    fn columns<'a>(row: &[&'a str]) -> Vec<&'a str> {
         let mut picked = vec![row[0], row[1], row[2]];
         picked.extend(row.get(5));
         picked
-    };
+    }
     assert_eq!(
-        rows.iter().map(columns).collect::<Vec<_>>(),
+        rows.iter().map(|row| columns(row)).collect::<Vec<_>>(),
         [
             vec!["REVISION", "VERSION", "VERIFIED", "SERVICES"],
             vec!["production-payment-1.2.0", "1.2.0", "false", "-"],

@@ -40,7 +40,7 @@ use super::plugin::{MmfPlugin, MmfPluginSpec};
     ),
     printcolumn(
         name = "Verified",
-        type_ = "string",
+        type_ = "boolean",
         json_path = ".status.verified",
         description = "Whether the revision is verified and complies in its namespace's environment"
     ),

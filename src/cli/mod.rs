@@ -158,3 +158,13 @@ mod one_line_tests {
         );
     }
 }
+
+#[cfg(test)]
+mod definition_tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_subcommand_has_unique_argument_names() {
+        super::Cli::command().debug_assert();
+    }
+}

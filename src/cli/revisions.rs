@@ -45,6 +45,7 @@ pub struct RollbackArgs {
     /// MmfPlugin name.
     pub plugin: String,
     /// The exact version to pin (`1.0.0`; written as `version: "=1.0.0"`).
+    #[arg(id = "plugin_version", value_name = "VERSION")]
     pub version: String,
     #[command(flatten)]
     pub cluster: ClusterArgs,

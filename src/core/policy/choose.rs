@@ -102,6 +102,12 @@ pub(super) fn choose<'a>(
                     }
                 )
             });
+            if single && rejection.is_some() {
+                // One version only (every plugin before revisions existed): reported as before.
+                reject_single(request, &evaluation, environment, object, violations, &mut choice);
+                choice.shown.insert(request.name.clone(), (plugin, evaluation.digest.clone()));
+                continue;
+            }
             candidates
                 .entry(request.name.clone())
                 .or_default()
@@ -207,15 +213,11 @@ pub(super) fn choose<'a>(
                 .max_by(|a, b| a.0.1.cmp(&b.0.1))
                 .map(|(_, (plugin, evaluation))| (*plugin, evaluation));
             let (kind, field, message) = match problem.kind {
-                ProblemKind::Rejected => {
-                    let message = match highest {
-                        Some((_, evaluation)) if single_version(&evaluations, &request.name) => {
-                            rejected_message(&request.name, evaluation, environment)
-                        }
-                        _ => problem.message.clone(),
-                    };
-                    (ViolationKind::PluginRejected, format!("{}.name", request.field), message)
-                }
+                ProblemKind::Rejected => (
+                    ViolationKind::PluginRejected,
+                    format!("{}.name", request.field),
+                    problem.message.clone(),
+                ),
                 ProblemKind::NoMatchingVersion | ProblemKind::InvalidRequirement => (
                     if problem.kind == ProblemKind::InvalidRequirement {
                         ViolationKind::InvalidSpec
@@ -284,13 +286,6 @@ pub(super) fn choose<'a>(
             }
         }
     }
-}
-
-fn single_version(
-    evaluations: &BTreeMap<(String, Version), (&MmfPlugin, PluginEvaluation)>,
-    name: &str,
-) -> bool {
-    evaluations.keys().filter(|(n, _)| n == name).count() == 1
 }
 
 /// The message for a plugin the environment rejects; with one version it reads as it did
