@@ -100,11 +100,9 @@ fn kubectl_mmf(cluster: &Cluster, args: &[&str]) -> String {
     if !link.exists() {
         std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_mmf"), &link).unwrap();
     }
-    let path = std::env::join_paths(
-        std::iter::once(bin).chain(std::env::split_paths(
-            &std::env::var_os("PATH").unwrap_or_default(),
-        )),
-    )
+    let path = std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
     .unwrap();
     let output = std::process::Command::new("kubectl")
         .arg("mmf")
@@ -138,14 +136,27 @@ fn versions_coexist_followers_move_pins_stay_bad_versions_fall_back_and_rollback
     let text = |s: &str| Value::String(s.to_owned());
 
     // 1.0.0 and two services: one follows the latest, one pins 1.0.0.
-    apply(&cluster, &namespace, &plugin_version(&dir, "1.0.0", true, ""));
+    apply(
+        &cluster,
+        &namespace,
+        &plugin_version(&dir, "1.0.0", true, ""),
+    );
     apply(&cluster, &namespace, &service(&dir, "follower", None));
-    apply(&cluster, &namespace, &service(&dir, "pinned", Some("=1.0.0")));
+    apply(
+        &cluster,
+        &namespace,
+        &service(&dir, "pinned", Some("=1.0.0")),
+    );
     wait_for("both services load 1.0.0 from its revision", || {
         loaded(&cluster, &namespace, "follower")
             == (text("1.0.0"), revision("1.0.0"), text("*"), Value::Null)
             && loaded(&cluster, &namespace, "pinned")
-                == (text("1.0.0"), revision("1.0.0"), text("=1.0.0"), Value::Null)
+                == (
+                    text("1.0.0"),
+                    revision("1.0.0"),
+                    text("=1.0.0"),
+                    Value::Null,
+                )
     });
     let recorded = cluster
         .get_json(&namespace, &format!("mmfpluginrevision/{PLUGIN}-1.0.0"))
@@ -162,18 +173,31 @@ fn versions_coexist_followers_move_pins_stay_bad_versions_fall_back_and_rollback
     );
 
     // A signed 1.1.0: the follower moves, the pin stays.
-    apply(&cluster, &namespace, &plugin_version(&dir, "1.1.0", true, ""));
+    apply(
+        &cluster,
+        &namespace,
+        &plugin_version(&dir, "1.1.0", true, ""),
+    );
     wait_for("the follower moves to 1.1.0", || {
         loaded(&cluster, &namespace, "follower")
             == (text("1.1.0"), revision("1.1.0"), text("*"), Value::Null)
     });
     assert_eq!(
         loaded(&cluster, &namespace, "pinned"),
-        (text("1.0.0"), revision("1.0.0"), text("=1.0.0"), Value::Null)
+        (
+            text("1.0.0"),
+            revision("1.0.0"),
+            text("=1.0.0"),
+            Value::Null
+        )
     );
 
     // An unsigned 1.2.0 in production: the follower stays on 1.1.0 and says why, once.
-    apply(&cluster, &namespace, &plugin_version(&dir, "1.2.0", false, ""));
+    apply(
+        &cluster,
+        &namespace,
+        &plugin_version(&dir, "1.2.0", false, ""),
+    );
     let staying = format!(
         "{PLUGIN} 1.2.0 rejected: spec.signature is missing: sign the plugin with `mmf sign --key KEY.pem --key-id ID -f FILE`; staying on 1.1.0"
     );
@@ -188,7 +212,11 @@ fn versions_coexist_followers_move_pins_stay_bad_versions_fall_back_and_rollback
     let follower = cluster.get_json(&namespace, "mmfservice/follower").unwrap();
     let resolved = common::condition(&follower, "PluginsResolved").unwrap();
     assert_eq!(
-        (&resolved["status"], &resolved["reason"], &resolved["message"]),
+        (
+            &resolved["status"],
+            &resolved["reason"],
+            &resolved["message"]
+        ),
         (&text("True"), &text("LastKnownGood"), &text(&staying))
     );
     let warnings = || {
@@ -217,12 +245,20 @@ fn versions_coexist_followers_move_pins_stay_bad_versions_fall_back_and_rollback
         &cluster,
         &["rollback", "follower", PLUGIN, "1.0.0", "-n", &namespace],
     );
-    assert_eq!(out, format!("mmfservice/follower pinned {PLUGIN} to =1.0.0\n"));
+    assert_eq!(
+        out,
+        format!("mmfservice/follower pinned {PLUGIN} to =1.0.0\n")
+    );
     let follower = cluster.get_json(&namespace, "mmfservice/follower").unwrap();
     assert_eq!(follower["spec"]["plugins"][0]["version"], "=1.0.0");
     wait_for("the rolled-back follower loads 1.0.0", || {
         loaded(&cluster, &namespace, "follower")
-            == (text("1.0.0"), revision("1.0.0"), text("=1.0.0"), Value::Null)
+            == (
+                text("1.0.0"),
+                revision("1.0.0"),
+                text("=1.0.0"),
+                Value::Null,
+            )
     });
     let history = kubectl_mmf(&cluster, &["history", PLUGIN, "-n", &namespace]);
     let rows: Vec<Vec<&str>> = history
@@ -240,7 +276,12 @@ fn versions_coexist_followers_move_pins_stay_bad_versions_fall_back_and_rollback
             vec!["REVISION", "VERSION", "VERIFIED", "SERVICES"],
             vec!["production-payment-1.2.0", "1.2.0", "false", "-"],
             vec!["production-payment-1.1.0", "1.1.0", "true", "-"],
-            vec!["production-payment-1.0.0", "1.0.0", "true", "follower,pinned"],
+            vec![
+                "production-payment-1.0.0",
+                "1.0.0",
+                "true",
+                "follower,pinned"
+            ],
         ],
         "{history}"
     );

@@ -11,8 +11,8 @@ mod schema;
 pub mod service;
 
 pub use plugin::{
-    DEFAULT_REVISION_HISTORY_LIMIT, MmfPlugin, MmfPluginSpec, MmfPluginStatus, PluginDependency, PluginSignature, RateLimit, Route,
-    ServiceDefinition, SignatureAlgorithm,
+    DEFAULT_REVISION_HISTORY_LIMIT, MmfPlugin, MmfPluginSpec, MmfPluginStatus, PluginDependency,
+    PluginSignature, RateLimit, Route, ServiceDefinition, SignatureAlgorithm,
 };
 pub use revision::{
     MmfPluginRevision, MmfPluginRevisionSpec, MmfPluginRevisionStatus, REVISION_ANNOTATION,

@@ -117,9 +117,10 @@ pub fn rollback(args: &RollbackArgs) -> anyhow::Result<ExitCode> {
     block_on(async {
         let (client, namespace) = connect(&args.cluster).await?;
         let services: Api<MmfService> = Api::namespaced(client.clone(), &namespace);
-        let service = services.get(&args.service).await.with_context(|| {
-            format!("reading MmfService {namespace}/{}", args.service)
-        })?;
+        let service = services
+            .get(&args.service)
+            .await
+            .with_context(|| format!("reading MmfService {namespace}/{}", args.service))?;
         let patch = rollback_patch(&service, &args.plugin, &args.version)?;
         let version = args.version.trim_start_matches('=');
         let revisions: Api<MmfPluginRevision> = Api::namespaced(client, &namespace);

@@ -1,4 +1,5 @@
-//! Keeping an MmfPlugin's revisions: record the current version once, never overwrite it,
+//! Keeping an MmfPlugin's revisions: record the current version once, never overwrite a
+//! verified or used one (an unverified, unused one is replaced),
 //! keep every revision's verdict current, and trim the history beyond `revisionHistoryLimit`.
 //! The rules are in `core::revisions`; this module reads the caches and writes.
 
@@ -12,7 +13,9 @@ use super::status_patch::patch_status;
 use crate::api::{FIELD_MANAGER, MmfPlugin, MmfPluginRevision, revision_name};
 use crate::config::{ConfigSet, EnvironmentPolicy};
 use crate::core::policy::{PluginEvaluation, evaluate_plugin_with};
-use crate::core::revisions::{digest_conflict, revision_for, revision_status, revisions_to_trim};
+use crate::core::revisions::{
+    Record, digest_conflict, record_decision, revision_for, revision_status, revisions_to_trim,
+};
 use crate::core::violation::Violation;
 
 const KIND: &str = "MmfPluginRevision";
@@ -33,14 +36,23 @@ pub async fn sync_revisions(
     let plugin_name = plugin.name_any();
     let api: Api<MmfPluginRevision> = Api::namespaced(ctx.client.clone(), namespace);
     let name = revision_name(&plugin_name, &plugin.spec.version);
-    let mut conflict = None;
-    match ctx
+    let in_use = ctx.caches.revisions_in_use(namespace);
+    let recorded = ctx
         .caches
         .revisions
-        .get(&ObjectRef::new(&name).within(namespace))
-    {
-        Some(recorded) => conflict = digest_conflict(plugin, &recorded, digest),
-        None => {
+        .get(&ObjectRef::new(&name).within(namespace));
+    let mut conflict = None;
+    match record_decision(plugin, recorded.as_deref(), digest, &in_use) {
+        Record::Keep => {}
+        Record::Conflict(violation) => conflict = Some(violation),
+        decision @ (Record::Create | Record::Replace) => {
+            if decision == Record::Replace {
+                match api.delete(&name, &DeleteParams::default()).await {
+                    Ok(_) => tracing::info!(%namespace, %name, "replacing an unverified revision"),
+                    Err(kube::Error::Api(status)) if status.code == 404 => {}
+                    Err(source) => return Err(api_error(namespace, &name, source)),
+                }
+            }
             if let Some(revision) = revision_for(plugin, digest) {
                 // Not forced: the spec is immutable, and a revision someone else wrote stays.
                 let created = api
@@ -53,11 +65,8 @@ pub async fn sync_revisions(
                     .map_err(|source| api_error(namespace, &name, source))?;
                 tracing::info!(%namespace, %name, "recorded plugin revision");
                 if created.spec.digest == digest {
-                    let status = revision_status(
-                        evaluation,
-                        &environment.name,
-                        created.metadata.generation,
-                    );
+                    let status =
+                        revision_status(evaluation, &environment.name, created.metadata.generation);
                     patch_status(&ctx.client, &created, &status).await?;
                 } else {
                     conflict = digest_conflict(plugin, &created, digest);
@@ -79,7 +88,6 @@ pub async fn sync_revisions(
         }
     }
     let refs: Vec<&MmfPluginRevision> = revisions.iter().map(AsRef::as_ref).collect();
-    let in_use = ctx.caches.revisions_in_use(namespace);
     for trimmed in revisions_to_trim(
         &refs,
         &plugin.spec.version,

@@ -44,8 +44,10 @@ pub fn history_rows(
             }
         }
     }
-    let mut mine: Vec<&MmfPluginRevision> =
-        revisions.iter().filter(|r| r.spec.plugin == plugin).collect();
+    let mut mine: Vec<&MmfPluginRevision> = revisions
+        .iter()
+        .filter(|r| r.spec.plugin == plugin)
+        .collect();
     mine.sort_by(|a, b| {
         let parse = |r: &MmfPluginRevision| Version::parse(&r.spec.version).ok();
         parse(b).cmp(&parse(a))
@@ -86,7 +88,9 @@ pub fn history_rows(
 
 /// The table, columns aligned like `kubectl get`.
 pub fn history_table(rows: &[HistoryRow]) -> String {
-    let header = ["REVISION", "VERSION", "VERIFIED", "DIGEST", "AGE", "SERVICES"];
+    let header = [
+        "REVISION", "VERSION", "VERIFIED", "DIGEST", "AGE", "SERVICES",
+    ];
     let cells: Vec<[&str; 6]> = rows
         .iter()
         .map(|r| {

@@ -48,9 +48,21 @@ fn history_lists_revisions_newest_first_with_verdicts_and_the_services_using_eac
         revision("1.1.0", None, 60),
     ];
     let services = [
-        service("cart", json!([{"name": "payment"}]), json!([{"name": "payment", "state": "Loaded", "revision": "payment-1.1.0"}])),
-        service("shop", json!([{"name": "payment"}]), json!([{"name": "payment", "state": "Loaded", "revision": "payment-1.1.0"}])),
-        service("old", json!([{"name": "payment", "version": "=1.0.0"}]), json!([{"name": "payment", "state": "Loaded", "revision": "payment-1.0.0"}])),
+        service(
+            "cart",
+            json!([{"name": "payment"}]),
+            json!([{"name": "payment", "state": "Loaded", "revision": "payment-1.1.0"}]),
+        ),
+        service(
+            "shop",
+            json!([{"name": "payment"}]),
+            json!([{"name": "payment", "state": "Loaded", "revision": "payment-1.1.0"}]),
+        ),
+        service(
+            "old",
+            json!([{"name": "payment", "version": "=1.0.0"}]),
+            json!([{"name": "payment", "state": "Loaded", "revision": "payment-1.0.0"}]),
+        ),
     ];
     let now = Timestamp::from_second(1_000_000).unwrap();
     assert_eq!(
@@ -64,7 +76,11 @@ fn history_lists_revisions_newest_first_with_verdicts_and_the_services_using_eac
 
 #[test]
 fn rollback_pins_the_existing_entry_guarded_by_its_name() {
-    let shop = service("shop", json!([{"name": "audit"}, {"name": "payment"}]), json!([]));
+    let shop = service(
+        "shop",
+        json!([{"name": "audit"}, {"name": "payment"}]),
+        json!([]),
+    );
     assert_eq!(
         rollback_patch(&shop, "payment", "1.0.0").unwrap(),
         json!([
@@ -87,7 +103,9 @@ fn rollback_of_an_environment_default_plugin_adds_a_pinned_entry() {
 fn rollback_refuses_a_range() {
     let shop = service("shop", json!([{"name": "payment"}]), json!([]));
     assert_eq!(
-        rollback_patch(&shop, "payment", "^1").unwrap_err().to_string(),
+        rollback_patch(&shop, "payment", "^1")
+            .unwrap_err()
+            .to_string(),
         "\"^1\" is not a semantic version such as 1.0.0: rollback pins one exact version"
     );
 }

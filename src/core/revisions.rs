@@ -55,6 +55,48 @@ pub fn revision_status(
     }
 }
 
+/// What to do about the revision of a plugin's current version.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    /// No revision of this version yet: record one.
+    Create,
+    /// Recorded with this content: nothing to do.
+    Keep,
+    /// Recorded with other content that never verified and that no service loads: nothing can
+    /// depend on it, so it is replaced (signing a rejected version in place keeps working).
+    Replace,
+    /// Recorded with other content that verified or is in use: never overwritten; the plugin
+    /// reports the violation.
+    Conflict(Violation),
+}
+
+/// Decides about the revision of `plugin`'s version, given what is `recorded` under its name and
+/// the revisions services load (`in_use`).
+pub fn record_decision(
+    plugin: &MmfPlugin,
+    recorded: Option<&MmfPluginRevision>,
+    current_digest: &str,
+    in_use: &BTreeSet<String>,
+) -> Record {
+    let Some(recorded) = recorded else {
+        return Record::Create;
+    };
+    let Some(conflict) = digest_conflict(plugin, recorded, current_digest) else {
+        return Record::Keep;
+    };
+    let verified = recorded.status.as_ref().is_some_and(|s| s.verified);
+    let used = recorded
+        .metadata
+        .name
+        .as_ref()
+        .is_some_and(|name| in_use.contains(name));
+    if verified || used {
+        Record::Conflict(conflict)
+    } else {
+        Record::Replace
+    }
+}
+
 /// The violation on `plugin` when its version was first recorded with other content.
 pub fn digest_conflict(
     plugin: &MmfPlugin,
@@ -87,7 +129,8 @@ pub fn revisions_to_trim(
     limit: Option<i32>,
     in_use: &BTreeSet<String>,
 ) -> Vec<String> {
-    let limit = usize::try_from(limit.unwrap_or(DEFAULT_REVISION_HISTORY_LIMIT).max(1)).unwrap_or(1);
+    let limit =
+        usize::try_from(limit.unwrap_or(DEFAULT_REVISION_HISTORY_LIMIT).max(1)).unwrap_or(1);
     let mut older: Vec<(Version, String)> = revisions
         .iter()
         .filter(|r| r.spec.version != current_version)

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use super::*;
-use crate::api::MmfPluginSpec;
+use crate::api::{MmfPluginRevisionStatus, MmfPluginSpec};
 
 fn plugin(version: &str) -> MmfPlugin {
     let spec: MmfPluginSpec =
@@ -25,13 +25,21 @@ fn a_revision_is_named_after_plugin_and_version_owned_by_the_plugin_and_labelled
     assert_eq!(revision.metadata.namespace.as_deref(), Some("prod"));
     let owner = &revision.metadata.owner_references.as_ref().unwrap()[0];
     assert_eq!(
-        (owner.kind.as_str(), owner.name.as_str(), owner.uid.as_str(), owner.controller),
+        (
+            owner.kind.as_str(),
+            owner.name.as_str(),
+            owner.uid.as_str(),
+            owner.controller
+        ),
         ("MmfPlugin", "payment", "uid-1", Some(true))
     );
     assert_eq!(
         revision.metadata.labels.unwrap(),
         BTreeMap::from([
-            ("app.kubernetes.io/managed-by".to_owned(), "mmf-operator".to_owned()),
+            (
+                "app.kubernetes.io/managed-by".to_owned(),
+                "mmf-operator".to_owned()
+            ),
             ("mmf.marty.dev/plugin".to_owned(), "payment".to_owned()),
         ])
     );
@@ -41,15 +49,23 @@ fn a_revision_is_named_after_plugin_and_version_owned_by_the_plugin_and_labelled
 
 #[test]
 fn versions_with_build_metadata_get_a_valid_object_name() {
-    assert_eq!(revision_name("payment", "1.0.0-RC.1+build.7"), "payment-1.0.0-rc.1-build.7");
+    assert_eq!(
+        revision_name("payment", "1.0.0-RC.1+build.7"),
+        "payment-1.0.0-rc.1-build.7"
+    );
 }
 
 #[test]
 fn changed_content_under_a_recorded_version_names_both_digests() {
     let recorded = revision("1.1.0");
-    assert_eq!(digest_conflict(&plugin("1.1.0"), &recorded, "sha256:1.1.0"), None);
     assert_eq!(
-        digest_conflict(&plugin("1.1.0"), &recorded, "sha256:other").unwrap().message,
+        digest_conflict(&plugin("1.1.0"), &recorded, "sha256:1.1.0"),
+        None
+    );
+    assert_eq!(
+        digest_conflict(&plugin("1.1.0"), &recorded, "sha256:other")
+            .unwrap()
+            .message,
         "version 1.1.0 was recorded as MmfPluginRevision payment-1.1.0 with digest sha256:1.1.0, but the spec now has digest sha256:other: a revision is never overwritten; publish the change as a new version"
     );
 }
@@ -67,7 +83,12 @@ fn history_beyond_the_limit_is_trimmed_oldest_first_sparing_current_and_used_one
         ["payment-1.0.0", "payment-1.1.0"]
     );
     assert_eq!(
-        revisions_to_trim(&refs, "2.0.0", Some(2), &BTreeSet::from(["payment-1.0.0".to_owned()])),
+        revisions_to_trim(
+            &refs,
+            "2.0.0",
+            Some(2),
+            &BTreeSet::from(["payment-1.0.0".to_owned()])
+        ),
         ["payment-1.1.0"]
     );
     assert_eq!(
@@ -77,5 +98,38 @@ fn history_beyond_the_limit_is_trimmed_oldest_first_sparing_current_and_used_one
     assert_eq!(
         revisions_to_trim(&refs, "1.0.0", Some(1), &BTreeSet::new()),
         ["payment-1.1.0", "payment-1.2.0", "payment-1.10.0"]
+    );
+}
+
+#[test]
+fn a_verified_or_used_revision_is_never_replaced_an_unverified_unused_one_is() {
+    let current = plugin("1.1.0");
+    let mut recorded = revision("1.1.0");
+    let none = BTreeSet::new();
+    assert_eq!(
+        record_decision(&current, None, "sha256:new", &none),
+        Record::Create
+    );
+    assert_eq!(
+        record_decision(&current, Some(&recorded), "sha256:1.1.0", &none),
+        Record::Keep
+    );
+    assert_eq!(
+        record_decision(&current, Some(&recorded), "sha256:new", &none),
+        Record::Replace
+    );
+    let used = BTreeSet::from(["payment-1.1.0".to_owned()]);
+    let conflict = digest_conflict(&current, &recorded, "sha256:new").unwrap();
+    assert_eq!(
+        record_decision(&current, Some(&recorded), "sha256:new", &used),
+        Record::Conflict(conflict.clone())
+    );
+    recorded.status = Some(MmfPluginRevisionStatus {
+        verified: true,
+        ..MmfPluginRevisionStatus::default()
+    });
+    assert_eq!(
+        record_decision(&current, Some(&recorded), "sha256:new", &none),
+        Record::Conflict(conflict)
     );
 }

@@ -155,22 +155,16 @@ pub fn solve(
         match step {
             Step::Solved(solution) => {
                 for (request, _) in &active {
-                    let resolution =
-                        match solution.get(&Package::Plugin(request.name.clone())) {
-                            Some(version) => Resolution::Chosen {
-                                last_known_good: last_known_good(
-                                    request, &active, candidates, version,
-                                ),
-                                version: version.clone(),
-                            },
-                            None => Resolution::Unresolved(Problem {
-                                kind: ProblemKind::DependencyConflict,
-                                message: format!(
-                                    "{} was left out of the solution",
-                                    request.name
-                                ),
-                            }),
-                        };
+                    let resolution = match solution.get(&Package::Plugin(request.name.clone())) {
+                        Some(version) => Resolution::Chosen {
+                            last_known_good: last_known_good(request, &active, candidates, version),
+                            version: version.clone(),
+                        },
+                        None => Resolution::Unresolved(Problem {
+                            kind: ProblemKind::DependencyConflict,
+                            message: format!("{} was left out of the solution", request.name),
+                        }),
+                    };
                     outcomes.insert(request.name.clone(), resolution);
                 }
                 break;
@@ -390,7 +384,13 @@ impl<'a> Provider<'a> {
     }
 
     fn good_versions(&self, name: &str) -> String {
-        version_list(self.good.get(name).into_iter().flatten().map(|c| &c.version))
+        version_list(
+            self.good
+                .get(name)
+                .into_iter()
+                .flatten()
+                .map(|c| &c.version),
+        )
     }
 
     /// One sentence for the conflict, and the requested plugins to remove.
@@ -444,9 +444,7 @@ impl<'a> Provider<'a> {
         // A candidate unusable on its own: a dependency absent or without a matching version.
         for leaf in &leaves {
             if let External::Custom(Package::Plugin(name), _, gap) = leaf {
-                let kind = if gap.0.contains(" is installed")
-                    || gap.0.contains(" are installed")
-                {
+                let kind = if gap.0.contains(" is installed") || gap.0.contains(" are installed") {
                     ProblemKind::DependencyConflict
                 } else {
                     ProblemKind::DependencyMissing
@@ -574,7 +572,11 @@ impl DependencyProvider for Provider<'_> {
         (statistics.conflict_count(), Reverse(count))
     }
 
-    fn choose_version(&self, package: &Package, range: &Set) -> Result<Option<Version>, Infallible> {
+    fn choose_version(
+        &self,
+        package: &Package,
+        range: &Set,
+    ) -> Result<Option<Version>, Infallible> {
         Ok(match package {
             Package::Service => Some(Version::new(0, 0, 0)).filter(|v| range.contains(v)),
             // Highest first: follow-latest, and the newest revision a pin range allows.
@@ -640,7 +642,10 @@ impl DependencyProvider for Provider<'_> {
                     .collect();
                 let installed = match versions.len() {
                     1 => format!("version {} is installed", versions[0]),
-                    _ => format!("versions {} are installed", version_list(versions.into_iter())),
+                    _ => format!(
+                        "versions {} are installed",
+                        version_list(versions.into_iter())
+                    ),
                 };
                 return Ok(Dependencies::Unavailable(Gap(format!(
                     "{prefix} {installed}: apply a matching version of {} or update {name}'s dependency",

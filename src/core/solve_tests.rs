@@ -53,7 +53,10 @@ fn catalog(entries: Vec<(&str, Vec<Candidate>)>) -> BTreeMap<String, Vec<Candida
         .collect()
 }
 
-fn solved(requests: &[Request], candidates: &BTreeMap<String, Vec<Candidate>>) -> Vec<(String, Resolution)> {
+fn solved(
+    requests: &[Request],
+    candidates: &BTreeMap<String, Vec<Candidate>>,
+) -> Vec<(String, Resolution)> {
     solve(requests, candidates, &BTreeMap::new())
         .into_iter()
         .collect()
@@ -83,7 +86,10 @@ fn follow_latest_picks_the_newest_good_version() {
         solved(&follower, &candidates),
         vec![("payment".to_owned(), chosen("1.0.0"))]
     );
-    candidates.get_mut("payment").unwrap().push(good("1.1.0", &[]));
+    candidates
+        .get_mut("payment")
+        .unwrap()
+        .push(good("1.1.0", &[]));
     assert_eq!(
         solved(&follower, &candidates),
         vec![("payment".to_owned(), chosen("1.1.0"))]
@@ -143,7 +149,10 @@ fn a_rejected_newer_version_leaves_followers_on_the_last_known_good_one() {
 fn a_pin_on_a_rejected_version_is_a_problem_not_a_fallback() {
     let candidates = catalog(vec![(
         "payment",
-        vec![good("1.1.0", &[]), rejected("1.2.0", "spec.signature is missing")],
+        vec![
+            good("1.1.0", &[]),
+            rejected("1.2.0", "spec.signature is missing"),
+        ],
     )]);
     assert_eq!(
         solved(&[request("payment", "=1.2.0", 0)], &candidates),
@@ -180,7 +189,10 @@ fn conflicting_requirements_of_two_plugins_are_explained_and_only_they_are_remov
     let candidates = catalog(vec![
         (
             "payment",
-            vec![good("1.0.0", &[("ledger", "^1")]), good("2.0.0", &[("ledger", "^2")])],
+            vec![
+                good("1.0.0", &[("ledger", "^1")]),
+                good("2.0.0", &[("ledger", "^2")]),
+            ],
         ),
         ("audit", vec![good("1.0.0", &[("ledger", "^1")])]),
         ("ledger", vec![good("1.4.0", &[]), good("2.0.0", &[])]),
@@ -255,7 +267,10 @@ fn the_solver_steps_back_to_an_older_dependency_that_satisfies_everyone() {
         ("ledger", vec![good("1.4.0", &[]), good("2.0.0", &[])]),
     ]);
     assert_eq!(
-        solved(&[request("payment", "*", 0), request("ledger", "*", 1)], &candidates),
+        solved(
+            &[request("payment", "*", 0), request("ledger", "*", 1)],
+            &candidates
+        ),
         vec![
             ("ledger".to_owned(), chosen("1.4.0")),
             ("payment".to_owned(), chosen("1.0.0")),

@@ -425,9 +425,10 @@ pub fn next_service_status(
                     version: p.plugin.map(|plugin| plugin.spec.version.clone()),
                     digest: p.digest.clone(),
                     state: p.state,
-                    reason: p.reason.clone().or_else(|| {
-                        p.last_known_good.as_ref().map(ToString::to_string)
-                    }),
+                    reason: p
+                        .reason
+                        .clone()
+                        .or_else(|| p.last_known_good.as_ref().map(ToString::to_string)),
                 })
                 .collect();
             specs.extend(service_conditions(

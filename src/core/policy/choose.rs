@@ -87,8 +87,17 @@ pub(super) fn choose<'a>(
                 // evaluate_plugin reports the invalid version; such a plugin is never chosen,
                 // and with no valid version at all it is reported below as rejected.
                 if single {
-                    reject_single(request, &evaluation, environment, object, violations, &mut choice);
-                    choice.shown.insert(request.name.clone(), (plugin, evaluation.digest.clone()));
+                    reject_single(
+                        request,
+                        &evaluation,
+                        environment,
+                        object,
+                        violations,
+                        &mut choice,
+                    );
+                    choice
+                        .shown
+                        .insert(request.name.clone(), (plugin, evaluation.digest.clone()));
                 }
                 continue;
             };
@@ -104,8 +113,17 @@ pub(super) fn choose<'a>(
             });
             if single && rejection.is_some() {
                 // One version only (every plugin before revisions existed): reported as before.
-                reject_single(request, &evaluation, environment, object, violations, &mut choice);
-                choice.shown.insert(request.name.clone(), (plugin, evaluation.digest.clone()));
+                reject_single(
+                    request,
+                    &evaluation,
+                    environment,
+                    object,
+                    violations,
+                    &mut choice,
+                );
+                choice
+                    .shown
+                    .insert(request.name.clone(), (plugin, evaluation.digest.clone()));
                 continue;
             }
             candidates
@@ -277,11 +295,15 @@ pub(super) fn choose<'a>(
                 }
                 for member in cycle {
                     if let Some(chosen) = choice.chosen.get(&member) {
-                        choice
-                            .shown
-                            .insert(member.clone(), (chosen.plugin, chosen.evaluation.digest.clone()));
+                        choice.shown.insert(
+                            member.clone(),
+                            (chosen.plugin, chosen.evaluation.digest.clone()),
+                        );
                     }
-                    choice.unloaded.entry(member).or_insert_with(|| message.clone());
+                    choice
+                        .unloaded
+                        .entry(member)
+                        .or_insert_with(|| message.clone());
                 }
             }
         }

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::outcome::{Outcome, Scope, outcome};
 use super::choose::choose;
+use super::outcome::{Outcome, Scope, outcome};
 use super::{Direct, RESERVED_ENV_VARS, SignatureVerifier, is_pinned_by_digest, service_ref};
 use crate::api::{MmfPlugin, MmfService, PluginLoadState, revision_of};
 use crate::config::{ConfigSet, EnvironmentPolicy, LoadingMode};
