@@ -44,17 +44,29 @@ pub(super) struct Choice<'a> {
     pub shown: BTreeMap<String, (&'a MmfPlugin, Option<String>)>,
 }
 
+/// What judges the candidates: the environment, its configuration, the signature verifier, and
+/// the service the violations are about.
+pub(super) struct Judge<'j> {
+    pub environment: &'j EnvironmentPolicy,
+    pub configs: &'j ConfigSet,
+    pub verifier: &'j dyn SignatureVerifier,
+    pub object: &'j ObjectRef,
+}
+
 /// Solves the service's plugins. `unloaded` holds plugins already ruled out (disabled).
 pub(super) fn choose<'a>(
     requested: &[Requested<'a>],
     overrides: &BTreeMap<String, Vec<Value>>,
-    environment: &EnvironmentPolicy,
-    configs: &ConfigSet,
-    verifier: &dyn SignatureVerifier,
-    object: &ObjectRef,
+    judge: &Judge<'_>,
     unloaded: BTreeMap<String, String>,
     violations: &mut Vec<Violation>,
 ) -> Choice<'a> {
+    let Judge {
+        environment,
+        configs,
+        verifier,
+        object,
+    } = *judge;
     let mut choice = Choice {
         unloaded,
         ..Choice::default()

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::choose::choose;
+use super::choose::{Judge, choose};
 use super::outcome::{Outcome, Scope, outcome};
 use super::{Direct, RESERVED_ENV_VARS, SignatureVerifier, is_pinned_by_digest, service_ref};
 use crate::api::{MmfPlugin, MmfService, PluginLoadState, revision_of};
@@ -103,16 +103,13 @@ pub fn evaluate_service_with<'a>(
         }
     }
 
-    let mut choice = choose(
-        &requested,
-        &overrides,
+    let judge = Judge {
         environment,
         configs,
         verifier,
-        &object,
-        unloaded,
-        &mut violations,
-    );
+        object: &object,
+    };
+    let mut choice = choose(&requested, &overrides, &judge, unloaded, &mut violations);
     let order = std::mem::take(&mut choice.order);
     let decision = if outcome(&violations, mode, Scope::Rollout) == Outcome::Deny {
         Decision::Blocked
