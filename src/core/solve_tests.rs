@@ -178,7 +178,7 @@ fn a_pin_matching_nothing_names_the_versions_that_exist() {
             "payment".to_owned(),
             Resolution::Unresolved(Problem {
                 kind: ProblemKind::NoMatchingVersion,
-                message: "no version of plugin \"payment\" matches =3.0.0 (spec.plugins[2].version); versions: 1.0.0, 1.1.0; change the requirement or apply a matching version".to_owned(),
+                message: "no version of plugin \"payment\" matches =3.0.0; versions: 1.0.0, 1.1.0; change the requirement or apply a matching version".to_owned(),
             })
         )]
     );

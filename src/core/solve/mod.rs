@@ -230,10 +230,9 @@ fn admit(request: &Request, candidates: Option<&[Candidate]>) -> Result<VersionR
         return Err(Problem {
             kind: ProblemKind::NoMatchingVersion,
             message: format!(
-                "no version of plugin {:?} matches {} ({}.version); versions: {}; change the requirement or apply a matching version",
+                "no version of plugin {:?} matches {}; versions: {}; change the requirement or apply a matching version",
                 request.name,
                 request.requirement,
-                request.field,
                 version_list(candidates.iter().map(|c| &c.version))
             ),
         });
