@@ -17,6 +17,13 @@ pub trait ClusterView: Send + Sync {
     fn namespace_labels(&self, namespace: &str) -> Option<BTreeMap<String, String>>;
     /// Every MmfPlugin of a namespace.
     fn plugins_in(&self, namespace: &str) -> Vec<Arc<MmfPlugin>>;
+    /// Every version services of a namespace may load: its MmfPlugins and, as plugins, its
+    /// MmfPluginRevisions ([`crate::api::MmfPluginRevision::to_plugin`]). Without revisions
+    /// (a view that does not track them, or before the first one exists) that is
+    /// [`ClusterView::plugins_in`].
+    fn candidates_in(&self, namespace: &str) -> Vec<Arc<MmfPlugin>> {
+        self.plugins_in(namespace)
+    }
     /// True once every cache has completed its initial list.
     fn is_synced(&self) -> bool;
 }

@@ -22,6 +22,7 @@ pub fn plugin(name: &str, image: &str) -> MmfPlugin {
             config: None,
             environments: Default::default(),
             signature: None,
+            revision_history_limit: None,
         },
     )
 }

@@ -135,7 +135,11 @@ fn helm_install_apply_upgrade_policy_and_uninstall() {
     cluster.kubectl_ok(&["create", "namespace", NAMESPACE]);
     let release = helm(&python, &cluster, "install", values);
     assert_eq!(release["status"], "deployed", "{release}");
-    for crd in ["mmfplugins.mmf.marty.dev", "mmfservices.mmf.marty.dev"] {
+    for crd in [
+        "mmfplugins.mmf.marty.dev",
+        "mmfservices.mmf.marty.dev",
+        "mmfpluginrevisions.mmf.marty.dev",
+    ] {
         cluster.kubectl_ok(&["get", "crd", crd]);
     }
 
@@ -266,7 +270,11 @@ fn helm_install_apply_upgrade_policy_and_uninstall() {
         "name",
     ]);
     assert_eq!(left.trim(), "", "chart ConfigMaps left behind");
-    for crd in ["mmfplugins.mmf.marty.dev", "mmfservices.mmf.marty.dev"] {
+    for crd in [
+        "mmfplugins.mmf.marty.dev",
+        "mmfservices.mmf.marty.dev",
+        "mmfpluginrevisions.mmf.marty.dev",
+    ] {
         cluster.kubectl_ok(&["get", "crd", crd]);
     }
 }

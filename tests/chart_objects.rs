@@ -325,7 +325,9 @@ fn rbac_grants_only_what_the_operator_uses() {
         json!([
             {"apiGroups": ["mmf.marty.dev"], "resources": ["mmfplugins", "mmfservices"], "verbs": ["get", "list", "watch"]},
             {"apiGroups": ["mmf.marty.dev"], "resources": ["mmfplugins/status", "mmfservices/status"], "verbs": ["get", "patch", "update"]},
-            {"apiGroups": ["mmf.marty.dev"], "resources": ["mmfservices/finalizers"], "verbs": ["update"]},
+            {"apiGroups": ["mmf.marty.dev"], "resources": ["mmfpluginrevisions"], "verbs": ["get", "list", "watch", "create", "patch", "delete"]},
+            {"apiGroups": ["mmf.marty.dev"], "resources": ["mmfpluginrevisions/status"], "verbs": ["get", "patch"]},
+            {"apiGroups": ["mmf.marty.dev"], "resources": ["mmfplugins/finalizers", "mmfservices/finalizers"], "verbs": ["update"]},
             {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "watch", "create", "patch"]},
             {"apiGroups": [""], "resources": ["configmaps", "services"], "verbs": ["get", "list", "watch", "create", "patch"]},
             {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},

@@ -249,6 +249,7 @@ fn every_value_set_renders_and_passes_the_kubernetes_1_33_schemas() {
         assert_eq!(
             crd_names,
             [
+                "mmf-operator/crds/mmfpluginrevisions.yaml",
                 "mmf-operator/crds/mmfplugins.yaml",
                 "mmf-operator/crds/mmfservices.yaml"
             ],

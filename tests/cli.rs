@@ -265,9 +265,10 @@ fn crds_prints_the_committed_crds() {
         .stdout
         .clone();
     let expected = format!(
-        "---\n{}---\n{}",
+        "---\n{}---\n{}---\n{}",
         std::fs::read_to_string(repo().join("crds/mmfplugins.yaml")).unwrap(),
-        std::fs::read_to_string(repo().join("crds/mmfservices.yaml")).unwrap()
+        std::fs::read_to_string(repo().join("crds/mmfservices.yaml")).unwrap(),
+        std::fs::read_to_string(repo().join("crds/mmfpluginrevisions.yaml")).unwrap()
     );
     assert_eq!(String::from_utf8(output).unwrap(), expected);
 }

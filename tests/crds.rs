@@ -55,10 +55,11 @@ fn every_field_has_a_description_for_kubectl_explain() {
 }
 
 #[test]
-fn both_kinds_are_in_the_mmf_category_with_short_names_and_status() {
+fn every_kind_is_in_the_mmf_category_with_short_names_and_status() {
     let expected = [
         ("mmfplugins.yaml", "mmfp", 4),
         ("mmfservices.yaml", "mmfs", 5),
+        ("mmfpluginrevisions.yaml", "mmfpr", 4),
     ];
     for ((file, yaml), (expected_file, short_name, columns)) in
         crd_documents().unwrap().into_iter().zip(expected)

@@ -270,11 +270,11 @@ fn cases() -> Vec<Case> {
     let kinds = [
         (
             "kind: MmfWidget\napiVersion: mmf.marty.dev/v1alpha1\n",
-            ":1:1: unknown kind \"MmfWidget\" in \"mmf.marty.dev/v1alpha1\": expected MmfPlugin or MmfService in mmf.marty.dev/v1alpha1",
+            ":1:1: unknown kind \"MmfWidget\" in \"mmf.marty.dev/v1alpha1\": expected MmfPlugin, MmfService or MmfPluginRevision in mmf.marty.dev/v1alpha1",
         ),
         (
             "apiVersion: mmf.marty.dev/v2\nkind: MmfPlugin\n",
-            ":1:1: unknown kind \"MmfPlugin\" in \"mmf.marty.dev/v2\": expected MmfPlugin or MmfService in mmf.marty.dev/v1alpha1",
+            ":1:1: unknown kind \"MmfPlugin\" in \"mmf.marty.dev/v2\": expected MmfPlugin, MmfService or MmfPluginRevision in mmf.marty.dev/v1alpha1",
         ),
         (
             "- 1\n- 2\n",

@@ -158,12 +158,14 @@ fn a_plugin_config_change_rolls_the_service_and_a_quiet_cluster_sees_zero_writes
     };
     let before = hash(&cluster);
 
-    // Edit the plugin's production default timeout (spec.config's is overridden by it), re-sign,
-    // apply: the pods roll.
+    // Publish 1.0.1 with a longer production default timeout (spec.config's is overridden by
+    // it), signed: the service follows the latest version and the pods roll. (A change under
+    // the same version is refused: the recorded revision 1.0.0 is never overwritten.)
     let plugin = example.join("plugin.yaml");
     let text = std::fs::read_to_string(&plugin)
         .unwrap()
-        .replace("timeout_seconds: 10", "timeout_seconds: 12");
+        .replace("timeout_seconds: 10", "timeout_seconds: 12")
+        .replacen("  version: 1.0.0\n", "  version: 1.0.1\n", 1);
     std::fs::write(&plugin, text).unwrap();
     sign(&plugin);
     cluster.kubectl_ok(&[
@@ -228,19 +230,21 @@ fn an_unsigned_plugin_is_rejected_in_production_and_the_running_deployment_is_ke
         .get_json(&namespace, "deployment/payment-service")
         .unwrap();
 
-    // The same plugin with its signature removed and a changed config.
+    // Version 1.0.1 with its signature removed and a changed config, and the service pinned to
+    // it (a follower would stay on 1.0.0: see tests/revisions_e2e.rs).
     let plugin = example.join("plugin.yaml");
     let text = std::fs::read_to_string(&plugin).unwrap();
     let unsigned = text[..text.find("  signature:").unwrap()]
-        .replace("timeout_seconds: 30", "timeout_seconds: 5");
+        .replace("timeout_seconds: 30", "timeout_seconds: 5")
+        .replacen("  version: 1.0.0\n", "  version: 1.0.1\n", 1);
     std::fs::write(&plugin, unsigned).unwrap();
-    cluster.kubectl_ok(&[
-        "apply",
-        "-n",
-        &namespace,
-        "-f",
-        &plugin.display().to_string(),
-    ]);
+    let service = example.join("payment-service.yaml");
+    let pinned = std::fs::read_to_string(&service).unwrap().replace(
+        "    - name: production-payment\n",
+        "    - name: production-payment\n      version: \"=1.0.1\"\n",
+    );
+    std::fs::write(&service, pinned).unwrap();
+    apply_payment(&cluster, &namespace, &example);
 
     let rejected = eventually(Duration::from_secs(30), || {
         let plugin = cluster

@@ -34,7 +34,7 @@ fn plugin(name: &str, version: &str, extra_spec: &str) -> MmfPlugin {
         .manifest
     {
         Manifest::Plugin(plugin) => *plugin,
-        Manifest::Service(_) => unreachable!(),
+        _ => unreachable!(),
     }
 }
 
@@ -48,7 +48,7 @@ fn service(extra_spec: &str) -> MmfService {
         .manifest
     {
         Manifest::Service(service) => *service,
-        Manifest::Plugin(_) => unreachable!(),
+        _ => unreachable!(),
     }
 }
 
@@ -402,7 +402,7 @@ fn shipped() -> (ConfigSet, MmfPlugin) {
         .manifest
     {
         Manifest::Plugin(plugin) => *plugin,
-        Manifest::Service(_) => unreachable!(),
+        _ => unreachable!(),
     };
     (configs, plugin)
 }
@@ -477,6 +477,63 @@ fn a_signature_by_an_untrusted_key_names_the_trusted_ones() {
         production_violations(&plugin, &configs),
         [
             "MmfPlugin/production-payment: spec.signature.keyId \"someone-else\" is not one of the environment's trusted keys (mmf-demo-2026)"
+        ]
+    );
+}
+
+#[test]
+fn a_newer_version_that_breaks_the_policy_leaves_a_follower_on_the_last_good_one_in_strict_mode() {
+    let configs = configs();
+    let old = plugin("payments", "1.0.0", "");
+    let good = plugin("payments", "1.1.0", "");
+    let mut unpinned = plugin("payments", "1.2.0", "");
+    unpinned.spec.image = "registry.example/payments:1.2.0".into();
+    let service = service(&plugins_spec(&["payments"]));
+    let evaluation = evaluate_service(
+        &service,
+        configs.environment("strict").unwrap(),
+        &configs,
+        &[&old, &unpinned, &good],
+    );
+    assert_eq!(evaluation.decision, Decision::Deploy);
+    assert_eq!(messages(&evaluation.violations), Vec::<String>::new());
+    let loaded = &evaluation.plugins[0];
+    assert_eq!(
+        (
+            loaded.name.as_str(),
+            loaded.state,
+            loaded.plugin.map(|p| p.spec.version.as_str()),
+            loaded.requested.as_str(),
+            loaded.last_known_good.as_ref().map(ToString::to_string),
+        ),
+        (
+            "payments",
+            PluginLoadState::Loaded,
+            Some("1.1.0"),
+            "*",
+            Some("payments 1.2.0 rejected: image \"registry.example/payments:1.2.0\" is not pinned by digest: environment strict requires references of the form name@sha256:<64 hex digits>; staying on 1.1.0".to_owned()),
+        )
+    );
+}
+
+#[test]
+fn a_pin_on_the_broken_version_blocks_the_rollout_in_strict_mode() {
+    let configs = configs();
+    let good = plugin("payments", "1.1.0", "");
+    let mut unpinned = plugin("payments", "1.2.0", "");
+    unpinned.spec.image = "registry.example/payments:1.2.0".into();
+    let service = service("  plugins:\n    - name: payments\n      version: \"=1.2.0\"\n");
+    let evaluation = evaluate_service(
+        &service,
+        configs.environment("strict").unwrap(),
+        &configs,
+        &[&good, &unpinned],
+    );
+    assert_eq!(evaluation.decision, Decision::Blocked);
+    assert_eq!(
+        messages(&evaluation.violations),
+        [
+            "MmfService/shop: spec.plugins[0].name: payments 1.2.0 rejected: image \"registry.example/payments:1.2.0\" is not pinned by digest: environment strict requires references of the form name@sha256:<64 hex digits>"
         ]
     );
 }

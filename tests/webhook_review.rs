@@ -185,6 +185,23 @@ fn a_service_whose_plugin_is_not_applied_yet_is_admitted_with_a_warning() {
 }
 
 #[test]
+fn a_service_pinned_to_a_version_that_does_not_exist_is_admitted_with_a_warning() {
+    // The version may simply not be applied yet: warn, never deny.
+    let mut request = request("service-create-compliant.json");
+    request.object.as_mut().unwrap().data["spec"]["plugins"][0]["version"] = json!("=9.9.9");
+    let response = review(&request, &configs(), "development", &view(true));
+    assert_eq!(
+        serde_json::to_value(response.into_review()).unwrap(),
+        allowed(
+            "7f1c9a52-0008-4d7e-8a11-3b2f00000008",
+            Some(vec![
+                "MmfService/payment-service (namespace prod): spec.plugins[0].version: no version of plugin \"production-payment\" matches =9.9.9; versions: 1.0.0; change the requirement or apply a matching version"
+            ])
+        )
+    );
+}
+
+#[test]
 fn a_request_for_another_kind_is_denied_as_a_bad_request() {
     insta::assert_json_snapshot!(answer("wrong-kind.json"));
 }

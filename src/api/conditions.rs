@@ -48,6 +48,11 @@ pub mod reasons {
     pub const POLICY_VIOLATION: &str = "PolicyViolation";
     pub const RESOLVED: &str = "Resolved";
     pub const RESOLVED_WITH_SKIPS: &str = "ResolvedWithSkips";
+    /// Resolved, but a followed plugin stays on an older revision because its newest matching
+    /// one was rejected.
+    pub const LAST_KNOWN_GOOD: &str = "LastKnownGood";
+    /// An MmfPluginRevision of the plugin's version exists with a different digest.
+    pub const REVISION_DIGEST_CONFLICT: &str = "RevisionDigestConflict";
     pub const DEPLOYMENT_AVAILABLE: &str = "DeploymentAvailable";
     pub const DEPLOYMENT_UNAVAILABLE: &str = "DeploymentUnavailable";
     pub const ROLLOUT_BLOCKED: &str = "RolloutBlocked";

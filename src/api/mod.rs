@@ -6,12 +6,17 @@
 
 pub mod conditions;
 pub mod plugin;
+pub mod revision;
 mod schema;
 pub mod service;
 
 pub use plugin::{
-    MmfPlugin, MmfPluginSpec, MmfPluginStatus, PluginDependency, PluginSignature, RateLimit, Route,
-    ServiceDefinition, SignatureAlgorithm,
+    DEFAULT_REVISION_HISTORY_LIMIT, MmfPlugin, MmfPluginSpec, MmfPluginStatus, PluginDependency,
+    PluginSignature, RateLimit, Route, ServiceDefinition, SignatureAlgorithm,
+};
+pub use revision::{
+    MmfPluginRevision, MmfPluginRevisionSpec, MmfPluginRevisionStatus, REVISION_ANNOTATION,
+    revision_name, revision_of,
 };
 pub use service::{
     MetricsSpec, MmfService, MmfServiceSpec, MmfServiceStatus, PluginLoadState, PluginRef,

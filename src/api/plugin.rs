@@ -117,7 +117,17 @@ pub struct MmfPluginSpec {
     /// policy sets `require_signature`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<PluginSignature>,
+
+    /// How many MmfPluginRevisions of this plugin to keep (default 5, minimum 1). Older ones
+    /// are deleted oldest version first, never the current version and never one an MmfService
+    /// currently loads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub revision_history_limit: Option<i32>,
 }
+
+/// Revisions kept when `revisionHistoryLimit` is unset.
+pub const DEFAULT_REVISION_HISTORY_LIMIT: i32 = 5;
 
 /// A reference to another plugin by name and semver requirement.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]

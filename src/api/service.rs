@@ -144,6 +144,12 @@ pub struct PluginRef {
     /// MmfPlugin name in the service's namespace.
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
+    /// Semver requirement on the plugin's version (default `*`: follow the latest verified
+    /// revision). `=1.0.0` pins exactly one revision (set it to roll back), `^1` follows minor
+    /// and patch releases of 1.x, `~1.2` patch releases of 1.2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    pub version: Option<String>,
     /// Set to false to keep an environment default plugin out of this service.
     #[serde(default = "enabled_by_default")]
     pub enabled: bool,
@@ -264,6 +270,13 @@ pub struct MmfServiceStatus {
 pub struct PluginStatus {
     /// Plugin name.
     pub name: String,
+    /// The version requirement the service asked for (`*` when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested: Option<String>,
+    /// Name of the MmfPluginRevision loaded (`<plugin>-<version>`). A version loaded before
+    /// its revision is recorded is named at once: it is the revision the operator records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
     /// Version loaded, when the plugin was found.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Args;
 use kube::CustomResourceExt;
 
-use crate::api::{MmfPlugin, MmfService};
+use crate::api::{MmfPlugin, MmfPluginRevision, MmfService};
 
 /// Arguments of `mmf crds`.
 #[derive(Debug, Args)]
@@ -28,6 +28,10 @@ pub fn crd_documents() -> anyhow::Result<Vec<(&'static str, String)>> {
         (
             "mmfservices.yaml",
             crate::core::manifest::to_yaml(&MmfService::crd())?,
+        ),
+        (
+            "mmfpluginrevisions.yaml",
+            crate::core::manifest::to_yaml(&MmfPluginRevision::crd())?,
         ),
     ])
 }

@@ -297,7 +297,11 @@ async fn dev(args: &DevArgs) -> anyhow::Result<ExitCode> {
 
 async fn install_crds(client: &Client) -> anyhow::Result<()> {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in [MmfPlugin::crd(), MmfService::crd()] {
+    for crd in [
+        MmfPlugin::crd(),
+        MmfService::crd(),
+        crate::api::MmfPluginRevision::crd(),
+    ] {
         let name = crd.metadata.name.clone().unwrap_or_default();
         match crds.create(&PostParams::default(), &crd).await {
             Ok(_) => {}

@@ -161,6 +161,7 @@ fn service(args: &ServiceArgs) -> anyhow::Result<ExitCode> {
                 .iter()
                 .map(|plugin| PluginRef {
                     name: plugin.clone(),
+                    version: None,
                     enabled: true,
                     priority: 100,
                     config: None,

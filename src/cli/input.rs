@@ -48,6 +48,9 @@ impl std::fmt::Display for Source {
 pub struct Inputs {
     pub plugins: Vec<(Source, MmfPlugin)>,
     pub services: Vec<(Source, MmfService)>,
+    /// MmfPluginRevision documents, as the plugin version each records
+    /// ([`crate::api::MmfPluginRevision::to_plugin`]): services resolve among them too.
+    pub revisions: Vec<(Source, MmfPlugin)>,
     /// Schema and CEL refusals, at their fields. A refused document that still fits the types
     /// is in `plugins`/`services` too, so the policy judges it as well.
     pub refused: Vec<(SourceLocation, Violation)>,
@@ -60,7 +63,8 @@ impl Inputs {
     pub fn default_namespace(&mut self, namespace: &str) {
         let plugins = self.plugins.iter_mut().map(|(_, p)| &mut p.metadata);
         let services = self.services.iter_mut().map(|(_, s)| &mut s.metadata);
-        for meta in plugins.chain(services) {
+        let revisions = self.revisions.iter_mut().map(|(_, r)| &mut r.metadata);
+        for meta in plugins.chain(services).chain(revisions) {
             meta.namespace.get_or_insert_with(|| namespace.to_owned());
         }
     }
@@ -78,14 +82,19 @@ impl Inputs {
         match document.manifest {
             Some(Manifest::Plugin(plugin)) => self.plugins.push((source, *plugin)),
             Some(Manifest::Service(service)) => self.services.push((source, *service)),
+            Some(Manifest::Revision(revision)) => {
+                self.revisions.push((source, revision.to_plugin()))
+            }
             None => {}
         }
     }
 
-    /// Plugins visible to a service: those in the same namespace.
+    /// Plugin versions visible to a service: the MmfPlugins and revisions in the same
+    /// namespace (several versions of one plugin are candidates for the version solver).
     pub fn plugins_for(&self, service: &MmfService) -> Vec<&MmfPlugin> {
         self.plugins
             .iter()
+            .chain(&self.revisions)
             .map(|(_, plugin)| plugin)
             .filter(|plugin| plugin.metadata.namespace == service.metadata.namespace)
             .collect()

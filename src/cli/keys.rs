@@ -225,7 +225,7 @@ fn read_plugins(path: &Path) -> anyhow::Result<(String, Vec<MmfPlugin>)> {
         .into_iter()
         .filter_map(|located| match located.manifest {
             Manifest::Plugin(plugin) => Some(*plugin),
-            Manifest::Service(_) => None,
+            Manifest::Service(_) | Manifest::Revision(_) => None,
         })
         .collect();
     if plugins.is_empty() {

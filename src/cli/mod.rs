@@ -12,6 +12,7 @@ mod input;
 mod keys;
 mod plugin;
 mod render;
+mod revisions;
 mod run;
 mod scaffold;
 
@@ -59,6 +60,10 @@ enum Command {
     /// Plugin packages: build the MmfPlugin manifest from a package's files.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// List a plugin's revisions in a cluster: version, verdict, digest, age, services using each.
+    History(revisions::HistoryArgs),
+    /// Roll a service back to one version of a plugin: writes the pin `version: "=VERSION"`.
+    Rollback(revisions::RollbackArgs),
     /// Print the version, the git revision and the build date.
     Version,
     /// Print a shell completion script (bash, zsh, fish, ...); see the README for where to put it.
@@ -100,6 +105,8 @@ pub fn main() -> ExitCode {
         Command::Sign(args) => keys::sign(&args),
         Command::Verify(args) => keys::verify(&args),
         Command::Plugin(command) => plugin::run(&command),
+        Command::History(args) => revisions::history(&args),
+        Command::Rollback(args) => revisions::rollback(&args),
         Command::Version => distribution::version(),
         Command::Completion(args) => distribution::completion(&args),
         Command::Man(args) => distribution::man(&args),
@@ -149,5 +156,15 @@ mod one_line_tests {
             one_line(error.as_ref()),
             "joining: Kube error: ApiError: namespaces \"x\" not found"
         );
+    }
+}
+
+#[cfg(test)]
+mod definition_tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_subcommand_has_unique_argument_names() {
+        super::Cli::command().debug_assert();
     }
 }

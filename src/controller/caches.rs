@@ -2,6 +2,8 @@
 //! triggers they produce for the leader.
 //!
 //! ```text
+//! [MmfPluginRevision] --owner, index--+
+//!      | owner                         v
 //! [MmfPlugin] --index--> [MmfService] <-- owns -- [Deployment, ConfigMap, Service]
 //!      ^                      ^
 //!      +---- [Namespace environment label] ----+
@@ -31,7 +33,9 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
 use super::index::PluginIndex;
-use crate::api::{ENVIRONMENT_LABEL, MmfPlugin, MmfService, managed_by_selector};
+use crate::api::{
+    ENVIRONMENT_LABEL, MmfPlugin, MmfPluginRevision, MmfService, managed_by_selector,
+};
 use crate::cluster_view::{ClusterView, environment_of};
 use crate::config::SharedConfig;
 
@@ -46,6 +50,8 @@ struct TriggerSenders {
 /// Reflector stores, the plugin index and the trigger plumbing.
 pub struct Caches {
     pub plugins: Store<MmfPlugin>,
+    /// The revisions the operator recorded (selected by its managed-by label).
+    pub revisions: Store<MmfPluginRevision>,
     pub services: Store<MmfService>,
     pub namespaces: Store<PartialObjectMeta<Namespace>>,
     /// The owned children (ConfigMap, Deployment, Service), one table in `children.rs`.
@@ -91,11 +97,13 @@ impl Caches {
     /// Starts every watch in the background; [`Caches::wait_synced`] tells when they are full.
     pub fn start(client: Client, config: Arc<SharedConfig>, pending: Gauge) -> Arc<Caches> {
         let (plugins, plugin_writer) = reflector::store();
+        let (revisions, revision_writer) = reflector::store();
         let (services, service_writer) = reflector::store();
         let (namespaces, namespace_writer) = reflector::store();
         let (children, child_writers) = Children::new();
         let caches = Arc::new(Caches {
             plugins,
+            revisions,
             services,
             namespaces,
             children,
@@ -120,6 +128,17 @@ impl Caches {
             plugin_events,
             Arc::clone(&caches),
             Caches::on_plugin,
+        );
+        let revision_events = reflected(
+            Api::<MmfPluginRevision>::all(client.clone()),
+            owned.clone(),
+            revision_writer,
+        );
+        spawn_driver(
+            "mmfpluginrevisions",
+            revision_events,
+            Arc::clone(&caches),
+            Caches::on_revision,
         );
         let service_events = reflected(
             Api::<MmfService>::all(client.clone()),
@@ -153,6 +172,7 @@ impl Caches {
     pub async fn wait_synced(&self) {
         let results = futures::join!(
             self.plugins.wait_until_ready(),
+            self.revisions.wait_until_ready(),
             self.services.wait_until_ready(),
             self.namespaces.wait_until_ready(),
             self.children.wait_until_ready(),
@@ -161,7 +181,8 @@ impl Caches {
             results.0.is_ok(),
             results.1.is_ok(),
             results.2.is_ok(),
-            results.3,
+            results.3.is_ok(),
+            results.4,
         ];
         self.synced.store(ok.iter().all(|ok| *ok), Ordering::SeqCst);
     }
@@ -244,20 +265,8 @@ impl Caches {
             | watcher::Event::Delete(plugin)
             | watcher::Event::InitApply(plugin) => {
                 self.trigger_plugin(ObjectRef::from_obj(plugin));
-                let (Some(namespace), name) = (plugin.namespace(), plugin.name_any()) else {
-                    return;
-                };
-                if self.is_default_plugin(&namespace, &name) {
-                    self.trigger_services_in(&namespace);
-                    return;
-                }
-                let users = self
-                    .index
-                    .lock()
-                    .map(|i| i.users_of(&namespace, &name))
-                    .unwrap_or_default();
-                for service in users {
-                    self.trigger_service(ObjectRef::new(&service).within(&namespace));
+                if let Some(namespace) = plugin.namespace() {
+                    self.trigger_users_of(&namespace, &plugin.name_any());
                 }
             }
             // A re-list may have hidden deletions: every service re-resolves (no-ops write nothing).
@@ -268,6 +277,57 @@ impl Caches {
             }
             watcher::Event::Init => {}
         }
+    }
+
+    /// Re-reconciles the services that load `plugin` (by name or as an environment default).
+    fn trigger_users_of(&self, namespace: &str, plugin: &str) {
+        if self.is_default_plugin(namespace, plugin) {
+            self.trigger_services_in(namespace);
+            return;
+        }
+        let users = self
+            .index
+            .lock()
+            .map(|i| i.users_of(namespace, plugin))
+            .unwrap_or_default();
+        for service in users {
+            self.trigger_service(ObjectRef::new(&service).within(namespace));
+        }
+    }
+
+    /// A revision changed: its plugin re-checks its history, its plugin's services re-solve.
+    fn on_revision(&self, event: &watcher::Event<MmfPluginRevision>) {
+        let (watcher::Event::Apply(revision)
+        | watcher::Event::Delete(revision)
+        | watcher::Event::InitApply(revision)) = event
+        else {
+            return;
+        };
+        let Some(namespace) = revision.namespace() else {
+            return;
+        };
+        self.trigger_plugin(ObjectRef::new(&revision.spec.plugin).within(&namespace));
+        self.trigger_users_of(&namespace, &revision.spec.plugin);
+    }
+
+    /// Every revision of `plugin` in `namespace`.
+    pub fn revisions_of(&self, namespace: &str, plugin: &str) -> Vec<Arc<MmfPluginRevision>> {
+        self.revisions
+            .state()
+            .into_iter()
+            .filter(|r| r.namespace().as_deref() == Some(namespace) && r.spec.plugin == plugin)
+            .collect()
+    }
+
+    /// Names of the revisions some MmfService of `namespace` reports loading.
+    pub fn revisions_in_use(&self, namespace: &str) -> std::collections::BTreeSet<String> {
+        self.services
+            .state()
+            .iter()
+            .filter(|s| s.namespace().as_deref() == Some(namespace))
+            .filter_map(|s| s.status.as_ref())
+            .flat_map(|status| status.plugins.iter().filter_map(|p| p.revision.clone()))
+            .collect()
     }
 
     /// True when the environment of `namespace` enables `plugin` by default.
@@ -450,6 +510,25 @@ impl ClusterView for Caches {
             .into_iter()
             .filter(|p| p.namespace().as_deref() == Some(namespace))
             .collect()
+    }
+
+    fn candidates_in(&self, namespace: &str) -> Vec<Arc<MmfPlugin>> {
+        // Revisions of a deleted plugin wait for garbage collection; they are not loaded.
+        let plugins = self.plugins_in(namespace);
+        let mut candidates: Vec<Arc<MmfPlugin>> = self
+            .revisions
+            .state()
+            .iter()
+            .filter(|r| r.namespace().as_deref() == Some(namespace))
+            .filter(|r| {
+                plugins
+                    .iter()
+                    .any(|p| p.metadata.name.as_deref() == Some(r.spec.plugin.as_str()))
+            })
+            .map(|r| Arc::new(r.to_plugin()))
+            .collect();
+        candidates.extend(plugins);
+        candidates
     }
 
     fn is_synced(&self) -> bool {

@@ -97,6 +97,7 @@ mod tests {
                     .iter()
                     .map(|p| PluginRef {
                         name: (*p).into(),
+                        version: None,
                         enabled: true,
                         priority: 100,
                         config: None,

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod ops;
 mod plugin;
 mod reload;
+mod revision;
 mod service;
 mod status_patch;
 

@@ -1,5 +1,5 @@
-//! Reconciling an MmfPlugin: judge it against its namespace's environment and report in
-//! status. A plugin owns nothing.
+//! Reconciling an MmfPlugin: judge it against its namespace's environment, record its
+//! version as an MmfPluginRevision (the only objects it owns) and report in status.
 
 use std::sync::Arc;
 
@@ -11,6 +11,7 @@ use kube::runtime::events::EventType;
 
 use super::context::Context;
 use super::error::Error;
+use super::revision::sync_revisions;
 use super::status_patch::{first_sight_if_failed, patch_status};
 use crate::api::{MmfPlugin, MmfPluginStatus};
 use crate::cluster_view::environment_of;
@@ -57,12 +58,17 @@ async fn converge(
         ctx.config.default_environment(),
         &namespace,
     );
-    let evaluation;
+    let mut evaluation;
     let message;
     let observation = match policy {
         Ok(policy) => {
             evaluation =
                 evaluate_plugin_with(plugin, policy, &config, ctx.metrics.signatures.as_ref());
+            if let Some(conflict) =
+                sync_revisions(ctx, plugin, &namespace, policy, &config, &evaluation).await?
+            {
+                evaluation.violations.push(conflict);
+            }
             PluginObservation::Evaluated {
                 evaluation: &evaluation,
                 mode: policy.plugins.loading,

@@ -91,7 +91,7 @@ async fn converge(
             )
         }
         Ok(policy) => {
-            let plugins: Vec<Arc<MmfPlugin>> = ctx.caches.plugins_in(&namespace);
+            let plugins: Vec<Arc<MmfPlugin>> = ctx.caches.candidates_in(&namespace);
             let available: Vec<&MmfPlugin> = plugins.iter().map(AsRef::as_ref).collect();
             let evaluation = evaluate_service_with(
                 service,
@@ -258,6 +258,16 @@ async fn announce(
             let note = format!("{plugin}: {}", reason.as_deref().unwrap_or("not loaded"));
             ctx.publish(service, EventType::Warning, event, "ResolvePlugins", note)
                 .await;
+        }
+        ServiceAnnouncement::StayingOnLastKnownGood { message, .. } => {
+            ctx.publish(
+                service,
+                EventType::Warning,
+                "LastKnownGood",
+                "ResolvePlugins",
+                message,
+            )
+            .await;
         }
         ServiceAnnouncement::RolloutBlocked { message } => {
             ctx.publish(

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::position::FieldPositions;
-use crate::api::{API_VERSION, MmfPlugin, MmfService};
+use crate::api::{API_VERSION, MmfPlugin, MmfPluginRevision, MmfService};
 use crate::core::schema_check::schema_violations;
 use crate::core::violation::Violation;
 
@@ -65,6 +65,8 @@ pub enum Manifest {
     Plugin(Box<MmfPlugin>),
     /// An `MmfService`.
     Service(Box<MmfService>),
+    /// An `MmfPluginRevision` (one recorded version of a plugin).
+    Revision(Box<MmfPluginRevision>),
 }
 
 /// A manifest and where its document starts.
@@ -292,11 +294,12 @@ pub fn parse_documents(path: &str, text: &str) -> Result<Vec<Document>, Manifest
         let kind: &'static str = match (api_version, kind) {
             (API_VERSION, "MmfPlugin") => "MmfPlugin",
             (API_VERSION, "MmfService") => "MmfService",
+            (API_VERSION, "MmfPluginRevision") => "MmfPluginRevision",
             _ => {
                 return Err(ManifestError {
                     location: document_location,
                     message: format!(
-                        "unknown kind {kind:?} in {api_version:?}: expected MmfPlugin or MmfService in {API_VERSION}"
+                        "unknown kind {kind:?} in {api_version:?}: expected MmfPlugin, MmfService or MmfPluginRevision in {API_VERSION}"
                     ),
                 });
             }
@@ -306,6 +309,8 @@ pub fn parse_documents(path: &str, text: &str) -> Result<Vec<Document>, Manifest
             match kind {
                 "MmfPlugin" => typed(&document_location, offset, &document)
                     .map(|p| Manifest::Plugin(Box::new(p))),
+                "MmfPluginRevision" => typed(&document_location, offset, &document)
+                    .map(|r| Manifest::Revision(Box::new(r))),
                 _ => typed(&document_location, offset, &document)
                     .map(|s| Manifest::Service(Box::new(s))),
             };

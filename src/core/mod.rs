@@ -27,6 +27,9 @@ pub mod environment;
 /// Which plugins a service loads, and in what order.
 pub mod resolve;
 
+/// Version solving: one revision of every plugin a service loads (pubgrub).
+pub mod solve;
+
 /// Where each field of a YAML document is (line and column), for findings.
 pub mod position;
 
@@ -56,6 +59,12 @@ pub mod plugin_package;
 
 /// The environment policy engine: one implementation for every caller.
 pub mod policy;
+
+/// MmfPluginRevisions: the revision of a version, its verdict, changed content, trimming.
+pub mod revisions;
+
+/// `kubectl mmf history` and `rollback`: the revisions table and the pinning patch.
+pub mod history;
 
 /// The next status of an MmfPlugin or MmfService, and the events that announce it.
 pub mod status;

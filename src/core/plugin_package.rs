@@ -177,7 +177,7 @@ pub fn build_manifest(files: PackageFiles<'_>, image: &str) -> Result<MmfPlugin,
         parse_manifests(yaml_file, yaml_text).map_err(|e| PackageError::Manifest(e.to_string()))?;
     let mut plugins = manifests.into_iter().filter_map(|m| match m.manifest {
         Manifest::Plugin(plugin) => Some(*plugin),
-        Manifest::Service(_) => None,
+        Manifest::Service(_) | Manifest::Revision(_) => None,
     });
     let mut plugin = match (plugins.next(), plugins.next()) {
         (Some(plugin), None) => plugin,

@@ -1,12 +1,9 @@
 //! Which plugins a service loads, and in what order.
 //!
+//! Which versions load is version solving (`core::solve`); this module orders what was chosen.
 //! Load order: dependencies first (topological), then higher `priority` first, then name.
-//! Resolution is per service and per plugin: a broken plugin removes itself and whatever needs
-//! it, never the rest.
 
 use std::collections::{BTreeMap, BTreeSet};
-
-use semver::{Version, VersionReq};
 
 use crate::api::MmfPlugin;
 
@@ -19,63 +16,11 @@ pub struct Requested<'a> {
     pub priority: i32,
     /// Field that asked for it, for messages (`spec.plugins[1]` or `default_plugins[0]`).
     pub field: String,
-    /// The plugin, when it exists.
-    pub plugin: Option<&'a MmfPlugin>,
-}
-
-/// Why a dependency edge is unsatisfied.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DependencyProblem {
-    /// The dependency is not enabled (or not loadable) in the service.
-    Missing {
-        plugin: String,
-        dependency: String,
-        requirement: String,
-    },
-    /// The dependency is enabled at a version outside the range.
-    VersionMismatch {
-        plugin: String,
-        dependency: String,
-        requirement: String,
-        found: String,
-    },
-}
-
-/// Checks `plugin`'s required dependencies against the plugins loadable in the service.
-pub fn dependency_problems(
-    plugin: &MmfPlugin,
-    plugin_name: &str,
-    loadable: &BTreeMap<String, &MmfPlugin>,
-) -> Vec<DependencyProblem> {
-    let mut problems = Vec::new();
-    for dependency in &plugin.spec.dependencies {
-        // `evaluate_plugin` rejects a plugin whose requirements do not parse (InvalidSpec)
-        // before resolution, so only loadable plugins with valid requirements get here.
-        let Ok(requirement) = VersionReq::parse(&dependency.version) else {
-            continue;
-        };
-        match loadable.get(&dependency.name) {
-            None => problems.push(DependencyProblem::Missing {
-                plugin: plugin_name.to_owned(),
-                dependency: dependency.name.clone(),
-                requirement: dependency.version.clone(),
-            }),
-            Some(found) => {
-                let matches = Version::parse(&found.spec.version)
-                    .map(|version| requirement.matches(&version))
-                    .unwrap_or(false);
-                if !matches {
-                    problems.push(DependencyProblem::VersionMismatch {
-                        plugin: plugin_name.to_owned(),
-                        dependency: dependency.name.clone(),
-                        requirement: dependency.version.clone(),
-                        found: found.spec.version.clone(),
-                    });
-                }
-            }
-        }
-    }
-    problems
+    /// Semver requirement on the version (`*` when unset).
+    pub requirement: String,
+    /// Every known version of the plugin (its MmfPlugin and its revisions); empty when the
+    /// plugin does not exist.
+    pub candidates: Vec<&'a MmfPlugin>,
 }
 
 /// Orders `loadable` plugins: every (optional) dependency before its dependents, ties broken

@@ -15,6 +15,7 @@ use crate::api::{MmfPlugin, MmfService};
 fn schema_of(kind: &str) -> Option<&'static Value> {
     static PLUGIN: OnceLock<Value> = OnceLock::new();
     static SERVICE: OnceLock<Value> = OnceLock::new();
+    static REVISION: OnceLock<Value> = OnceLock::new();
     let generate = |crd: k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition| {
         crd.spec
             .versions
@@ -26,6 +27,9 @@ fn schema_of(kind: &str) -> Option<&'static Value> {
     match kind {
         "MmfPlugin" => Some(PLUGIN.get_or_init(|| generate(MmfPlugin::crd()))),
         "MmfService" => Some(SERVICE.get_or_init(|| generate(MmfService::crd()))),
+        "MmfPluginRevision" => {
+            Some(REVISION.get_or_init(|| generate(crate::api::MmfPluginRevision::crd())))
+        }
         _ => None,
     }
 }

@@ -125,6 +125,8 @@ pub fn payload(plugin: &MmfPlugin) -> Result<Vec<u8>, SignatureError> {
         })?;
     let mut spec = plugin.spec.clone();
     spec.signature = None;
+    // How many revisions the cluster keeps is an operational setting, not plugin content.
+    spec.revision_history_limit = None;
     let spec = serde_json::to_value(&spec).map_err(|e| SignatureError::Payload {
         reason: format!("spec: {e}"),
     })?;

@@ -422,10 +422,15 @@ pub fn next_service_status(
                 .iter()
                 .map(|p| PluginStatus {
                     name: p.name.clone(),
+                    requested: Some(p.requested.clone()),
+                    revision: p.revision.clone(),
                     version: p.plugin.map(|plugin| plugin.spec.version.clone()),
                     digest: p.digest.clone(),
                     state: p.state,
-                    reason: p.reason.clone(),
+                    reason: p
+                        .reason
+                        .clone()
+                        .or_else(|| p.last_known_good.as_ref().map(ToString::to_string)),
                 })
                 .collect();
             specs.extend(service_conditions(
@@ -475,12 +480,24 @@ fn service_conditions(
             Decision::Deploy => p.state != PluginLoadState::Loaded,
         })
         .collect();
-    let resolved = if unresolved.is_empty() {
+    let staying: Vec<String> = evaluation
+        .plugins
+        .iter()
+        .filter_map(|p| p.last_known_good.as_ref().map(ToString::to_string))
+        .collect();
+    let resolved = if unresolved.is_empty() && staying.is_empty() {
         condition(
             types::PLUGINS_RESOLVED,
             Status::True,
             reasons::RESOLVED,
             "Every requested plugin was found and its dependencies are satisfied.",
+        )
+    } else if unresolved.is_empty() {
+        condition(
+            types::PLUGINS_RESOLVED,
+            Status::True,
+            reasons::LAST_KNOWN_GOOD,
+            staying.join("; "),
         )
     } else {
         let first_reason = evaluation

@@ -166,6 +166,7 @@ fn a_service_is_ready_only_once_its_deployment_is_available() {
             port: 8080,
             plugins: vec![PluginRef {
                 name: "payments".into(),
+                version: None,
                 enabled: true,
                 priority: 100,
                 config: None,
@@ -243,6 +244,7 @@ fn a_blocked_service_is_stalled_and_reports_the_rejected_plugin() {
             port: 8080,
             plugins: vec![PluginRef {
                 name: "payments".into(),
+                version: None,
                 enabled: true,
                 priority: 100,
                 config: None,
@@ -305,6 +307,7 @@ fn rollout_steps_that_change_no_ready_count_write_no_status() {
                 enabled: true,
                 priority: 100,
                 config: None,
+                version: None,
             }],
             resources: None,
             env: vec![],

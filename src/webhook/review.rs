@@ -244,7 +244,7 @@ pub fn decide_with(
                 Ok(service) => service,
                 Err(message) => return Verdict::bad_request(message),
             };
-            let plugins: Vec<Arc<MmfPlugin>> = view.plugins_in(&namespace);
+            let plugins: Vec<Arc<MmfPlugin>> = view.candidates_in(&namespace);
             let available: Vec<&MmfPlugin> = plugins.iter().map(Arc::as_ref).collect();
             evaluate_service_with(&service, policy, config, &available, verifier).violations
         }

@@ -5,6 +5,7 @@
 //! resolves a service's plugins (environment defaults included), judges the service and
 //! decides what to deploy.
 
+mod choose;
 mod outcome;
 mod service;
 

@@ -5,16 +5,14 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::choose::{Judge, choose};
 use super::outcome::{Outcome, Scope, outcome};
-use super::{
-    Direct, PluginEvaluation, RESERVED_ENV_VARS, SignatureVerifier, describe_config_problem,
-    evaluate_plugin_with, is_pinned_by_digest, service_ref,
-};
-use crate::api::{MmfPlugin, MmfService, PluginLoadState};
+use super::{Direct, RESERVED_ENV_VARS, SignatureVerifier, is_pinned_by_digest, service_ref};
+use crate::api::{MmfPlugin, MmfService, PluginLoadState, revision_name, revision_of};
 use crate::core::config::{ConfigSet, EnvironmentPolicy, LoadingMode};
-use crate::core::plugin_config::{merged_config, validate_config};
 use crate::core::quantity::MilliQuantity;
-use crate::core::resolve::{DependencyProblem, Requested, dependency_problems, load_order};
+use crate::core::resolve::Requested;
+use crate::core::solve::LastKnownGood;
 use crate::core::violation::{ObjectRef, Violation, ViolationKind};
 
 /// What the operator does with a service.
@@ -31,7 +29,7 @@ pub enum Decision {
 pub struct PluginOutcome<'a> {
     /// Plugin name.
     pub name: String,
-    /// The plugin object, when found.
+    /// The revision loaded (or, when not loaded, the one that was judged), when found.
     pub plugin: Option<&'a MmfPlugin>,
     /// Loaded, skipped or rejected.
     pub state: PluginLoadState,
@@ -41,6 +39,12 @@ pub struct PluginOutcome<'a> {
     pub config: Value,
     /// Digest of the plugin's signed payload.
     pub digest: Option<String>,
+    /// The version requirement the service asked for (`*` when unset).
+    pub requested: String,
+    /// Name of the MmfPluginRevision loaded, when the version came from one.
+    pub revision: Option<String>,
+    /// Set when a newer matching revision was rejected and an older good one loads.
+    pub last_known_good: Option<LastKnownGood>,
 }
 
 /// The verdict on a service.
@@ -99,103 +103,38 @@ pub fn evaluate_service_with<'a>(
         }
     }
 
-    let mut configs_by_name: BTreeMap<String, Value> = BTreeMap::new();
-    let mut evaluations: BTreeMap<String, PluginEvaluation> = BTreeMap::new();
-    for request in &requested {
-        if unloaded.contains_key(&request.name) {
-            continue;
-        }
-        let Some(plugin) = request.plugin else {
-            let message = format!(
-                "plugin {:?} does not exist in this namespace: apply its MmfPlugin manifest or remove it from {}",
-                request.name, request.field
-            );
-            violations.push(Violation {
-                kind: ViolationKind::PluginNotFound,
-                object: object.clone(),
-                field: format!("{}.name", request.field),
-                message: message.clone(),
-            });
-            unloaded.insert(request.name.clone(), message);
-            continue;
-        };
-        let evaluation = evaluate_plugin_with(plugin, environment, configs, verifier);
-        if let Some(first) = evaluation.violations.first() {
-            let message = format!(
-                "plugin {:?} violates the {} policy: {}{}",
-                request.name,
-                environment.name,
-                first.message,
-                match evaluation.violations.len() {
-                    1 => String::new(),
-                    n => format!(" (and {} more; see the MmfPlugin's status)", n - 1),
-                }
-            );
-            violations.push(Violation {
-                kind: ViolationKind::PluginRejected,
-                object: object.clone(),
-                field: format!("{}.name", request.field),
-                message: message.clone(),
-            });
-            unloaded.insert(request.name.clone(), message);
-            evaluations.insert(request.name.clone(), evaluation);
-            continue;
-        }
-        let layers: Vec<&Value> = overrides
-            .get(&request.name)
-            .map(|v| v.iter().collect())
-            .unwrap_or_default();
-        let config = merged_config(
-            plugin,
-            &environment.name,
-            configs.plugin_settings(&request.name),
-            &layers,
-        );
-        if let Err(problem) = validate_config(plugin, &config) {
-            let (field, message) = describe_config_problem(
-                &problem,
-                &format!("{}.config", request.field),
-                &environment.name,
-            );
-            let message = format!("plugin {:?}: {message}", request.name);
-            violations.push(Violation {
-                kind: ViolationKind::ConfigInvalid,
-                object: object.clone(),
-                field,
-                message: message.clone(),
-            });
-            unloaded.insert(request.name.clone(), message);
-        }
-        configs_by_name.insert(request.name.clone(), config);
-        evaluations.insert(request.name.clone(), evaluation);
-    }
-
-    let priorities: BTreeMap<String, i32> = requested
-        .iter()
-        .map(|r| (r.name.clone(), r.priority))
-        .collect();
-    let order = resolve_loadable(
-        &requested,
-        &mut unloaded,
-        &priorities,
-        &object,
-        &mut violations,
-    );
-
+    let judge = Judge {
+        environment,
+        configs,
+        verifier,
+        object: &object,
+    };
+    let mut choice = choose(&requested, &overrides, &judge, unloaded, &mut violations);
+    let order = std::mem::take(&mut choice.order);
     let decision = if outcome(&violations, mode, Scope::Rollout) == Outcome::Deny {
         Decision::Blocked
     } else {
         Decision::Deploy
     };
     let mut plugins = Vec::with_capacity(requested.len());
+    let blocked = decision == Decision::Blocked;
     for name in &order {
-        let Some(request) = requested.iter().find(|r| &r.name == name) else {
+        let (Some(request), Some(chosen)) = (
+            requested.iter().find(|r| &r.name == name),
+            choice.chosen.remove(name),
+        ) else {
             continue;
         };
-        let blocked = decision == Decision::Blocked;
         plugins.push(PluginOutcome {
             name: name.clone(),
-            plugin: request.plugin,
+            requested: request.requirement.clone(),
+            // A version loaded from the MmfPlugin itself is the revision the plugin controller
+            // records for it: naming it at once spares a status write when that record appears.
+            revision: Some(revision_of(chosen.plugin).map_or_else(
+                || revision_name(name, &chosen.plugin.spec.version),
+                str::to_owned,
+            )),
+            plugin: Some(chosen.plugin),
             state: if blocked {
                 PluginLoadState::Skipped
             } else {
@@ -207,12 +146,13 @@ pub fn evaluate_service_with<'a>(
                     environment.name
                 )
             }),
-            config: configs_by_name.remove(name).unwrap_or(Value::Null),
-            digest: evaluations.get(name).and_then(|e| e.digest.clone()),
+            config: chosen.config,
+            digest: chosen.evaluation.digest,
+            last_known_good: chosen.last_known_good,
         });
     }
     for request in &requested {
-        if let Some(reason) = unloaded.get(&request.name) {
+        if let Some(reason) = choice.unloaded.get(&request.name) {
             let state = if mode == LoadingMode::Strict && !environment.plugins.enabled {
                 PluginLoadState::Skipped
             } else if mode == LoadingMode::Strict {
@@ -220,15 +160,17 @@ pub fn evaluate_service_with<'a>(
             } else {
                 PluginLoadState::Skipped
             };
+            let shown = choice.shown.get(&request.name);
             plugins.push(PluginOutcome {
                 name: request.name.clone(),
-                plugin: request.plugin,
+                requested: request.requirement.clone(),
+                revision: shown.and_then(|(plugin, _)| revision_of(plugin).map(str::to_owned)),
+                plugin: shown.map(|(plugin, _)| *plugin),
                 state,
                 reason: Some(reason.clone()),
                 config: Value::Null,
-                digest: evaluations
-                    .get(&request.name)
-                    .and_then(|e| e.digest.clone()),
+                digest: shown.and_then(|(_, digest)| digest.clone()),
+                last_known_good: None,
             });
         }
     }
@@ -240,107 +182,9 @@ pub fn evaluate_service_with<'a>(
     }
 }
 
-/// Removes plugins whose dependencies are unmet (repeatedly, since removal can break others)
-/// and cycle members, recording why; returns the load order of what remains.
-fn resolve_loadable<'a>(
-    requested: &[Requested<'a>],
-    unloaded: &mut BTreeMap<String, String>,
-    priorities: &BTreeMap<String, i32>,
-    object: &ObjectRef,
-    violations: &mut Vec<Violation>,
-) -> Vec<String> {
-    loop {
-        let loadable: BTreeMap<String, &MmfPlugin> = requested
-            .iter()
-            .filter(|r| !unloaded.contains_key(&r.name))
-            .filter_map(|r| r.plugin.map(|p| (r.name.clone(), p)))
-            .collect();
-        let mut removed_any = false;
-        for (name, plugin) in &loadable {
-            let field = requested
-                .iter()
-                .find(|r| &r.name == name)
-                .map(|r| r.field.clone())
-                .unwrap_or_default();
-            for problem in dependency_problems(plugin, name, &loadable) {
-                let (kind, message) = describe_dependency_problem(&problem, unloaded);
-                violations.push(Violation {
-                    kind,
-                    object: object.clone(),
-                    field: field.clone(),
-                    message: message.clone(),
-                });
-                unloaded.entry(name.clone()).or_insert(message);
-                removed_any = true;
-            }
-        }
-        if removed_any {
-            continue;
-        }
-        match load_order(&loadable, priorities) {
-            Ok(order) => return order,
-            Err(cycle) => {
-                let message = format!(
-                    "plugins depend on each other in a cycle: {} (each requires the next); remove one of these dependencies",
-                    cycle.join(" -> ")
-                );
-                violations.push(Violation {
-                    kind: ViolationKind::DependencyCycle,
-                    object: object.clone(),
-                    field: "spec.plugins".to_owned(),
-                    message: message.clone(),
-                });
-                let members: Vec<String> = cycle;
-                if members.is_empty() {
-                    return Vec::new();
-                }
-                for member in members {
-                    unloaded.entry(member).or_insert_with(|| message.clone());
-                }
-            }
-        }
-    }
-}
-
-fn describe_dependency_problem(
-    problem: &DependencyProblem,
-    unloaded: &BTreeMap<String, String>,
-) -> (ViolationKind, String) {
-    match problem {
-        DependencyProblem::Missing {
-            plugin,
-            dependency,
-            requirement,
-        } => {
-            let why = match unloaded.get(dependency) {
-                Some(reason) => format!("it is not loaded ({reason})"),
-                None => format!(
-                    "the service does not enable it: add {{name: {dependency}}} to spec.plugins"
-                ),
-            };
-            (
-                ViolationKind::DependencyMissing,
-                format!(
-                    "plugin {plugin:?} requires plugin {dependency:?} at {requirement}, but {why}"
-                ),
-            )
-        }
-        DependencyProblem::VersionMismatch {
-            plugin,
-            dependency,
-            requirement,
-            found,
-        } => (
-            ViolationKind::DependencyVersionMismatch,
-            format!(
-                "plugin {plugin:?} requires plugin {dependency:?} at {requirement}, but version {found} is installed: apply a matching version of {dependency} or update {plugin}'s dependency"
-            ),
-        ),
-    }
-}
-
 /// Combines the environment's default plugins with the service's own entries (the service's
-/// entry wins on `enabled` and `priority`; configs apply defaults first, then the service's).
+/// entry wins on `enabled`, `priority` and `version`; configs apply defaults first, then the
+/// service's). Each request carries every version of its plugin in `available`.
 fn requested_plugins<'a>(
     service: &MmfService,
     environment: &EnvironmentPolicy,
@@ -348,24 +192,29 @@ fn requested_plugins<'a>(
     object: &ObjectRef,
     violations: &mut Vec<Violation>,
 ) -> (Vec<Requested<'a>>, BTreeMap<String, Vec<Value>>) {
-    let mut entries: Vec<(String, bool, i32, String, Option<Value>)> = Vec::new();
+    struct Entry {
+        name: String,
+        enabled: bool,
+        priority: i32,
+        field: String,
+        version: Option<String>,
+    }
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut overrides: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for (index, default) in environment.default_plugins.iter().enumerate() {
-        entries.push((
-            default.name.clone(),
-            default.enabled,
-            default.priority,
-            format!(
+        entries.push(Entry {
+            name: default.name.clone(),
+            enabled: default.enabled,
+            priority: default.priority,
+            field: format!(
                 "spec.plugins (default_plugins[{index}] of environment {})",
                 environment.name
             ),
-            default.config.clone(),
-        ));
-    }
-    let mut overrides: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    for (name, _, _, _, config) in &entries {
-        if let Some(config) = config {
+            version: default.version.clone(),
+        });
+        if let Some(config) = &default.config {
             overrides
-                .entry(name.clone())
+                .entry(default.name.clone())
                 .or_default()
                 .push(config.clone());
         }
@@ -388,35 +237,60 @@ fn requested_plugins<'a>(
                 .or_default()
                 .push(config.clone());
         }
-        match entries.iter_mut().find(|e| e.0 == entry.name) {
+        match entries.iter_mut().find(|e| e.name == entry.name) {
             Some(existing) => {
-                existing.1 = entry.enabled;
-                existing.2 = entry.priority;
-                existing.3 = field;
+                existing.enabled = entry.enabled;
+                existing.priority = entry.priority;
+                existing.field = field;
+                if entry.version.is_some() {
+                    existing.version = entry.version.clone();
+                }
             }
-            None => entries.push((
-                entry.name.clone(),
-                entry.enabled,
-                entry.priority,
+            None => entries.push(Entry {
+                name: entry.name.clone(),
+                enabled: entry.enabled,
+                priority: entry.priority,
                 field,
-                None,
-            )),
+                version: entry.version.clone(),
+            }),
         }
     }
     let requested = entries
         .into_iter()
-        .filter(|(_, enabled, ..)| *enabled)
-        .map(|(name, _, priority, field, _)| Requested {
-            plugin: available
-                .iter()
-                .copied()
-                .find(|p| p.metadata.name.as_deref() == Some(name.as_str())),
-            name,
-            priority,
-            field,
+        .filter(|entry| entry.enabled)
+        .map(|entry| Requested {
+            candidates: versions_of(available, &entry.name),
+            requirement: entry.version.unwrap_or_else(|| "*".to_owned()),
+            name: entry.name,
+            priority: entry.priority,
+            field: entry.field,
         })
         .collect();
     (requested, overrides)
+}
+
+/// Every version of plugin `name` in `available`, one object per version: a revision wins over
+/// the MmfPlugin at the same version (the revision is the immutable record of what was first
+/// seen), otherwise the first object listed wins.
+fn versions_of<'a>(available: &[&'a MmfPlugin], name: &str) -> Vec<&'a MmfPlugin> {
+    let mut versions: Vec<&'a MmfPlugin> = Vec::new();
+    for plugin in available
+        .iter()
+        .copied()
+        .filter(|p| p.metadata.name.as_deref() == Some(name))
+    {
+        match versions
+            .iter_mut()
+            .find(|known| known.spec.version == plugin.spec.version)
+        {
+            Some(known) if revision_of(known).is_none() && revision_of(plugin).is_some() => {
+                *known = plugin;
+            }
+            Some(_) => {}
+            None => versions.push(plugin),
+        }
+    }
+    versions
 }
 
 /// Rules on the service object itself: an image pinned by digest (when required), resource

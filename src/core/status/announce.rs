@@ -197,6 +197,14 @@ pub enum ServiceAnnouncement {
         /// The `Ready` message.
         message: String,
     },
+    /// A followed plugin's newest matching revision was rejected and the service stays on an
+    /// older good one: announced once, when the entry first says so (or says something new).
+    StayingOnLastKnownGood {
+        /// Plugin name.
+        plugin: String,
+        /// `production-payment 1.2.0 rejected: ...; staying on 1.1.0`.
+        message: String,
+    },
 }
 
 /// Announcements for a service whose status goes from `old` to `next`.
@@ -228,6 +236,26 @@ pub fn service_announcements(
             })
         })
         .collect();
+    for plugin in &next.plugins {
+        // A loaded entry carries a reason only when it stays on a last-known-good revision.
+        let Some(message) = plugin
+            .reason
+            .as_ref()
+            .filter(|_| plugin.state == PluginLoadState::Loaded)
+        else {
+            continue;
+        };
+        let before = old
+            .and_then(|s| s.plugins.iter().find(|p| p.name == plugin.name))
+            .filter(|p| p.state == PluginLoadState::Loaded)
+            .and_then(|p| p.reason.as_ref());
+        if before != Some(message) {
+            announcements.push(ServiceAnnouncement::StayingOnLastKnownGood {
+                plugin: plugin.name.clone(),
+                message: message.clone(),
+            });
+        }
+    }
     if blocked && !stalled(old) {
         let message = next
             .conditions

@@ -97,6 +97,8 @@ fn an_unchanged_status_announces_nothing() {
 fn plugin_entry(name: &str, state: PluginLoadState) -> PluginStatus {
     PluginStatus {
         name: name.to_owned(),
+        requested: Some("*".to_owned()),
+        revision: None,
         version: Some("1.0.0".to_owned()),
         digest: Some("sha256:00".to_owned()),
         state,
@@ -213,4 +215,34 @@ fn a_plugin_state_is_its_most_serious_problem_class() {
         PluginState::RejectedPolicy
     );
     assert_eq!(PluginState::of(None), PluginState::RejectedPolicy);
+}
+
+#[test]
+fn staying_on_a_last_known_good_revision_is_announced_once_per_new_message() {
+    let staying = |message: &str| {
+        let mut entry = plugin_entry("payment", PluginLoadState::Loaded);
+        entry.reason = Some(message.to_owned());
+        service_status(false, vec![entry])
+    };
+    let before = service_status(
+        false,
+        vec![plugin_entry("payment", PluginLoadState::Loaded)],
+    );
+    let first = staying("payment 1.2.0 rejected: unsigned; staying on 1.1.0");
+    assert_eq!(
+        service_announcements(Some(&before), &first),
+        vec![ServiceAnnouncement::StayingOnLastKnownGood {
+            plugin: "payment".to_owned(),
+            message: "payment 1.2.0 rejected: unsigned; staying on 1.1.0".to_owned(),
+        }]
+    );
+    assert_eq!(service_announcements(Some(&first), &first), vec![]);
+    let newer = staying("payment 1.3.0 rejected: unsigned; staying on 1.1.0");
+    assert_eq!(
+        service_announcements(Some(&first), &newer),
+        vec![ServiceAnnouncement::StayingOnLastKnownGood {
+            plugin: "payment".to_owned(),
+            message: "payment 1.3.0 rejected: unsigned; staying on 1.1.0".to_owned(),
+        }]
+    );
 }
