@@ -277,3 +277,56 @@ fn a_first_pass_that_fails_leaves_the_first_sight_status_for_gitops_tools() {
         "--timeout=90s",
     ]);
 }
+
+#[test]
+fn a_service_being_deleted_in_the_foreground_gets_no_child_written_back() {
+    if !require_tool("kubectl") || !require_tool("curl") {
+        return;
+    }
+    let cluster = Cluster::start();
+    let namespace = cluster.namespace("foreground", "development");
+    let operator = cluster.operator(OPERATOR);
+    let example = cluster.payment_example();
+    cluster.kubectl_ok(&[
+        "apply",
+        "-n",
+        &namespace,
+        "-f",
+        &example.display().to_string(),
+    ]);
+    cluster.kubectl_ok(&[
+        "wait",
+        "-n",
+        &namespace,
+        "--for=condition=Ready",
+        "mmfservice/payment-service",
+        "--timeout=60s",
+    ]);
+    let before = child_writes(&cluster);
+    // The garbage collector deletes the children first; the operator must not recreate them
+    // while the owner waits for them (it carries a deletionTimestamp), or the deletion never ends.
+    cluster.kubectl_ok(&[
+        "delete",
+        "-n",
+        &namespace,
+        "mmfservice/payment-service",
+        "--cascade=foreground",
+        "--timeout=60s",
+    ]);
+    for child in [
+        "deployment/payment-service",
+        "configmap/payment-service-mmf",
+        "service/payment-service",
+    ] {
+        assert!(
+            cluster.get_json(&namespace, child).is_none(),
+            "{child} outlived its owner:\n{}",
+            operator.log_text()
+        );
+    }
+    let during = delta(child_writes(&cluster), before);
+    println!("figure: child writes during a foreground deletion: {during:?}");
+    if let Some(during) = during {
+        assert_eq!(during, [0, 0, 0], "[deployments, configmaps, services]");
+    }
+}

@@ -29,6 +29,11 @@ pub async fn reconcile(plugin: Arc<MmfPlugin>, ctx: Arc<Context>) -> Result<Acti
         kind: "MmfPlugin",
         name: plugin.name_any(),
     })?;
+    if plugin.metadata.deletion_timestamp.is_some() {
+        // Being deleted: the garbage collector takes its revisions. Writing one back would hold a
+        // foreground deletion (which waits for them) forever, and a status write is pointless.
+        return Ok(Action::await_change());
+    }
     let now = Time(Timestamp::now());
     let generation = plugin.metadata.generation;
     if plugin.status.is_some() {

@@ -36,6 +36,11 @@ pub async fn reconcile(service: Arc<MmfService>, ctx: Arc<Context>) -> Result<Ac
         kind: "MmfService",
         name: name.clone(),
     })?;
+    if service.metadata.deletion_timestamp.is_some() {
+        // Being deleted: the garbage collector takes its children. Writing one back would hold a
+        // foreground deletion (which waits for them) forever, and a status write is pointless.
+        return Ok(Action::await_change());
+    }
     let now = Time(Timestamp::now());
     let generation = service.metadata.generation;
     if service.status.is_some() {
