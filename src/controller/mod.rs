@@ -20,6 +20,10 @@ mod revision;
 mod service;
 mod status_patch;
 
+#[cfg(test)]
+#[path = "reconcile_tests.rs"]
+mod reconcile_tests;
+
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
