@@ -43,6 +43,31 @@ fn delta(after: Option<[u64; 3]>, before: Option<[u64; 3]>) -> Option<[u64; 3]> 
     Some([0, 1, 2].map(|i| after[i] - before[i]))
 }
 
+/// Applies the payment example (its plugin and service) in `namespace`.
+fn apply_example(cluster: &Cluster, namespace: &str) {
+    let example = cluster.payment_example();
+    cluster.kubectl_ok(&[
+        "apply",
+        "-n",
+        namespace,
+        "-f",
+        &example.display().to_string(),
+    ]);
+}
+
+/// Applies the payment example and waits until its MmfService is Ready.
+fn apply_example_and_wait_ready(cluster: &Cluster, namespace: &str) {
+    apply_example(cluster, namespace);
+    cluster.kubectl_ok(&[
+        "wait",
+        "-n",
+        namespace,
+        "--for=condition=Ready",
+        "mmfservice/payment-service",
+        "--timeout=60s",
+    ]);
+}
+
 /// Starts the operator and waits until it has reconciled the service at least once and has
 /// nothing queued.
 fn start_and_settle(cluster: &Cluster) -> Operator {
@@ -185,14 +210,7 @@ fn a_new_service_converges_with_one_apply_per_child_and_two_status_writes() {
     let cluster = Cluster::start();
     let namespace = cluster.namespace("budget", "development");
     let operator = cluster.operator(OPERATOR);
-    let example = cluster.payment_example();
-    cluster.kubectl_ok(&[
-        "apply",
-        "-n",
-        &namespace,
-        "-f",
-        &example.display().to_string(),
-    ]);
+    apply_example(&cluster, &namespace);
     cluster.kubectl_ok(&[
         "wait",
         "-n",
@@ -238,14 +256,7 @@ fn a_first_pass_that_fails_leaves_the_first_sight_status_for_gitops_tools() {
         .error_rate(Some("patch"), Some("deployments"), 1.0, 500);
     let namespace = cluster.namespace("first-sight", "development");
     let operator = cluster.operator(OPERATOR);
-    let example = cluster.payment_example();
-    cluster.kubectl_ok(&[
-        "apply",
-        "-n",
-        &namespace,
-        "-f",
-        &example.display().to_string(),
-    ]);
+    apply_example(&cluster, &namespace);
     let reported = eventually(Duration::from_secs(20), || {
         cluster
             .get_json(&namespace, "mmfservice/payment-service")
@@ -286,22 +297,7 @@ fn a_service_being_deleted_in_the_foreground_gets_no_child_written_back() {
     let cluster = Cluster::start();
     let namespace = cluster.namespace("foreground", "development");
     let operator = cluster.operator(OPERATOR);
-    let example = cluster.payment_example();
-    cluster.kubectl_ok(&[
-        "apply",
-        "-n",
-        &namespace,
-        "-f",
-        &example.display().to_string(),
-    ]);
-    cluster.kubectl_ok(&[
-        "wait",
-        "-n",
-        &namespace,
-        "--for=condition=Ready",
-        "mmfservice/payment-service",
-        "--timeout=60s",
-    ]);
+    apply_example_and_wait_ready(&cluster, &namespace);
     let before = child_writes(&cluster);
     // The garbage collector deletes the children first; the operator must not recreate them
     // while the owner waits for them (it carries a deletionTimestamp), or the deletion never ends.

@@ -144,7 +144,7 @@ fn a_plugin_config_change_rolls_the_service_and_a_quiet_cluster_sees_zero_writes
     }
     let cluster = Cluster::start();
     let namespace = cluster.namespace("roll", "production");
-    let _operator = cluster.operator(OPERATOR);
+    let operator = cluster.operator(OPERATOR);
     let example = cluster.payment_example();
     apply_payment(&cluster, &namespace, &example);
     wait_ready(&cluster, &namespace, "mmfservice/payment-service");
@@ -190,8 +190,14 @@ fn a_plugin_config_change_rolls_the_service_and_a_quiet_cluster_sees_zero_writes
     ]);
     assert!(events.contains("RolloutStarted"), "{events}");
 
-    // Settled: nothing changes for 30 seconds, so nothing is written.
-    std::thread::sleep(Duration::from_secs(2));
+    // Settled (nothing queued), then nothing changes for 30 seconds, so nothing is written.
+    assert!(
+        eventually(Duration::from_secs(20), || operator
+            .metric("mmf_queue_depth")
+            == Some(0.0)),
+        "{}",
+        operator.log_text()
+    );
     let versions = |cluster: &Cluster| {
         [
             "mmfservice/payment-service",
