@@ -8,9 +8,8 @@
 //!      ^                      ^
 //!      +---- [Namespace environment label] ----+
 //! ```
-//! Only what the operator owns is watched among built-in kinds (selected by label, listed once
-//! in `owned_children!` at the end of this file), namespaces are watched as metadata only, and
-//! `managedFields` are dropped from everything cached.
+//! Only what the operator owns is watched among built-in kinds (by label, listed once in
+//! `owned_children!` below); namespaces as metadata only; no `managedFields` is cached.
 //!
 //! Why the reflectors are driven here rather than by `kube::runtime::Controller`: every replica
 //! serves the admission webhook from these caches, but only the lease holder reconciles. The

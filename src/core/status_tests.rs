@@ -34,6 +34,30 @@ fn condition<'a>(conditions: &'a [Condition], type_: &str) -> &'a Condition {
     conditions.iter().find(|c| c.type_ == type_).unwrap()
 }
 
+/// MmfService "shop": two replicas loading the plugin "payments".
+fn shop_service() -> MmfService {
+    MmfService::new(
+        "shop",
+        MmfServiceSpec {
+            image: "r.example/shop:1".into(),
+            replicas: 2,
+            service_type: Default::default(),
+            port: 8080,
+            plugins: vec![PluginRef {
+                name: "payments".into(),
+                version: None,
+                enabled: true,
+                priority: 100,
+                config: None,
+            }],
+            resources: None,
+            env: vec![],
+            probes: Default::default(),
+            metrics: Default::default(),
+        },
+    )
+}
+
 #[test]
 fn a_compliant_plugin_is_ready_and_a_second_pass_changes_nothing() {
     let configs = configs();
@@ -157,26 +181,7 @@ fn a_service_is_ready_only_once_its_deployment_is_available() {
     let configs = configs();
     let environment = configs.environment("strict").unwrap();
     let plugin = plugin(PINNED);
-    let service = MmfService::new(
-        "shop",
-        MmfServiceSpec {
-            image: "r.example/shop:1".into(),
-            replicas: 2,
-            service_type: Default::default(),
-            port: 8080,
-            plugins: vec![PluginRef {
-                name: "payments".into(),
-                version: None,
-                enabled: true,
-                priority: 100,
-                config: None,
-            }],
-            resources: None,
-            env: vec![],
-            probes: Default::default(),
-            metrics: Default::default(),
-        },
-    );
+    let service = shop_service();
     let evaluation = evaluate_service(&service, environment, &configs, &[&plugin]);
     let rolling = DeploymentState {
         desired: 2,
@@ -295,26 +300,7 @@ fn rollout_steps_that_change_no_ready_count_write_no_status() {
     let configs = configs();
     let environment = configs.environment("strict").unwrap();
     let plugin = plugin(PINNED);
-    let service = MmfService::new(
-        "shop",
-        MmfServiceSpec {
-            image: "r.example/shop:1".into(),
-            replicas: 2,
-            service_type: Default::default(),
-            port: 8080,
-            plugins: vec![PluginRef {
-                name: "payments".into(),
-                enabled: true,
-                priority: 100,
-                config: None,
-                version: None,
-            }],
-            resources: None,
-            env: vec![],
-            probes: Default::default(),
-            metrics: Default::default(),
-        },
-    );
+    let service = shop_service();
     let evaluation = evaluate_service(&service, environment, &configs, &[&plugin]);
     let observe = |old: Option<&MmfServiceStatus>, deployment: DeploymentState, second: i64| {
         next_service_status(
