@@ -81,7 +81,7 @@ async fn run() {
     let seconds = env_number("MMF_BENCH_SECONDS", 10, 60);
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let names = serving_names(DEFAULT_SERVICE_NAME, "mmf-system", Some("127.0.0.1"));
-    let bundle = issue_all(&names, time::OffsetDateTime::now_utc()).unwrap();
+    let bundle = issue_all(&names, time::OffsetDateTime::now_utc(), Default::default()).unwrap();
     let body = Bytes::from(
         std::fs::read(root.join("tests/data/admission/plugin-create-compliant.json")).unwrap(),
     );
@@ -107,6 +107,8 @@ async fn run() {
         secret_name: "unused".to_owned(),
         fail_closed_environments: vec!["production".to_owned()],
         unlabelled_fail_closed: false,
+        lifetimes: Default::default(),
+        check_interval: mmf_operator::webhook::MAINTENANCE_INTERVAL,
     };
     let client =
         kube::Client::try_from(kube::Config::new("https://127.0.0.1:9".parse().unwrap())).unwrap();

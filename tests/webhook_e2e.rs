@@ -242,6 +242,8 @@ async fn kubectl_shows_denials_in_production_and_warnings_in_development() {
         secret_name: DEFAULT_SECRET_NAME.to_owned(),
         fail_closed_environments: vec!["production".to_owned()],
         unlabelled_fail_closed: false,
+        lifetimes: Default::default(),
+        check_interval: mmf_operator::webhook::MAINTENANCE_INTERVAL,
     };
     let health = WebhookHealth::new();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -428,6 +430,8 @@ fn in_cluster_options(addr: std::net::SocketAddr) -> WebhookOptions {
         secret_name: DEFAULT_SECRET_NAME.to_owned(),
         fail_closed_environments: vec!["production".to_owned()],
         unlabelled_fail_closed: false,
+        lifetimes: Default::default(),
+        check_interval: mmf_operator::webhook::MAINTENANCE_INTERVAL,
     }
 }
 
@@ -544,9 +548,10 @@ async fn replicas_racing_for_the_secret_end_up_with_the_same_certificates() {
         .await
         .unwrap();
     let names = serving_names(DEFAULT_SERVICE_NAME, "mmf-system", None);
+    let lifetimes = mmf_operator::webhook::certs::Lifetimes::default();
     let (a, b) = tokio::join!(
-        ensure_secret(&client, "mmf-system", "webhook-tls", &names, false),
-        ensure_secret(&client, "mmf-system", "webhook-tls", &names, false),
+        ensure_secret(&client, "mmf-system", "webhook-tls", &names, None, lifetimes),
+        ensure_secret(&client, "mmf-system", "webhook-tls", &names, None, lifetimes),
     );
     let (a, a_renewal) = a.unwrap();
     let (b, b_renewal) = b.unwrap();
@@ -561,8 +566,15 @@ async fn replicas_racing_for_the_secret_end_up_with_the_same_certificates() {
         "{a_renewal:?} {b_renewal:?}"
     );
     // A later pass (a restart) keeps them.
-    let (c, renewal) = ensure_secret(&client, "mmf-system", "webhook-tls", &names, true)
-        .await
-        .unwrap();
+    let (c, renewal) = ensure_secret(
+        &client,
+        "mmf-system",
+        "webhook-tls",
+        &names,
+        Some(&a.ca_cert),
+        lifetimes,
+    )
+    .await
+    .unwrap();
     assert_eq!((c, renewal), (a, None));
 }

@@ -64,8 +64,8 @@ async fn a_swapped_data_symlink_is_served_on_the_next_handshake() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let names = serving_names(DEFAULT_SERVICE_NAME, "mmf-system", Some("127.0.0.1"));
     let now = OffsetDateTime::now_utc();
-    let first = issue_all(&names, now).unwrap();
-    let second = issue_all(&names, now).unwrap();
+    let first = issue_all(&names, now, Default::default()).unwrap();
+    let second = issue_all(&names, now, Default::default()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     project(
         dir.path(),
@@ -92,6 +92,8 @@ async fn a_swapped_data_symlink_is_served_on_the_next_handshake() {
         secret_name: DEFAULT_SECRET_NAME.to_owned(),
         fail_closed_environments: vec!["production".to_owned()],
         unlabelled_fail_closed: false,
+        lifetimes: Default::default(),
+        check_interval: mmf_operator::webhook::MAINTENANCE_INTERVAL,
     };
     // Nothing listens here: publishing the caBundle fails and readiness says so.
     let client =

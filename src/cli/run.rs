@@ -10,6 +10,7 @@ use clap::{Args, ValueEnum};
 
 use crate::audit::{self, AuditSink, SinkError};
 use crate::controller::{self, RunOptions};
+use crate::webhook::certs::Lifetimes;
 use crate::webhook::{self, TlsSource, WebhookOptions};
 
 /// Log line format.
@@ -52,6 +53,18 @@ pub struct RunArgs {
     /// Secret (in the operator namespace) holding the self-managed CA and serving certificate.
     #[arg(long, default_value = webhook::DEFAULT_SECRET_NAME)]
     pub webhook_secret: String,
+    /// How long a self-managed webhook CA is valid (`90d`, `12h`, `30m`, `45s`). It is replaced
+    /// when a third of its life is left, the old one staying trusted until it expires.
+    #[arg(long, default_value = "1825d", value_parser = parse_duration)]
+    pub webhook_ca_validity: Duration,
+    /// How long a self-managed serving certificate is valid; re-issued when a third is left.
+    /// At most a third of --webhook-ca-validity.
+    #[arg(long = "webhook-cert-validity", default_value = "365d", value_parser = parse_duration)]
+    pub webhook_cert_validity: Duration,
+    /// How often the webhook certificates are checked and `caBundle` is re-published (a change
+    /// of the ValidatingWebhookConfiguration triggers a check at once).
+    #[arg(long = "webhook-cert-check-interval", default_value = "60s", value_parser = parse_duration)]
+    pub webhook_cert_check_interval: Duration,
     /// Service in front of the webhook (the serving certificate's DNS names).
     #[arg(long, default_value = webhook::DEFAULT_SERVICE_NAME)]
     pub webhook_service: String,
@@ -149,6 +162,11 @@ impl RunArgs {
                 self.webhook_addr
             )
         })?;
+        let lifetimes = Lifetimes::new(
+            time_duration(self.webhook_ca_validity),
+            time_duration(self.webhook_cert_validity),
+            time_duration(self.webhook_cert_check_interval),
+        )?;
         Ok(Some(WebhookOptions {
             addr,
             tls: match &self.webhook_cert_dir {
@@ -165,8 +183,35 @@ impl RunArgs {
             secret_name: self.webhook_secret.clone(),
             fail_closed_environments: self.fail_closed_environments.clone(),
             unlabelled_fail_closed: self.fail_closed_environments.contains(&self.environment),
+            lifetimes,
+            check_interval: self.webhook_cert_check_interval,
         }))
     }
+}
+
+/// A duration flag: a whole number and one unit of `s`, `m`, `h` or `d`, at least one second.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let seconds_per: u64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{text:?} is not a number followed by s, m, h or d")),
+    };
+    let seconds = number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(seconds_per))
+        .filter(|&seconds| seconds > 0 && seconds <= 100 * 365 * 86_400)
+        .ok_or_else(|| format!("{text:?} is not between 1s and 36500d"))?;
+    Ok(Duration::from_secs(seconds))
+}
+
+/// The same length as a `time` duration (flags are bounded to a century, so it always fits).
+fn time_duration(duration: Duration) -> time::Duration {
+    time::Duration::seconds(i64::try_from(duration.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// The `User-Agent` of every request the operator sends.
@@ -199,4 +244,52 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         .await?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_a_whole_number_and_one_unit() {
+        assert_eq!(parse_duration("45s"), Ok(Duration::from_secs(45)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1_800)));
+        assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(43_200)));
+        assert_eq!(parse_duration("1825d"), Ok(Duration::from_secs(157_680_000)));
+        assert_eq!(
+            parse_duration("1.5h"),
+            Err(r#""1.5h" is not a number followed by s, m, h or d"#.to_owned())
+        );
+        assert_eq!(
+            parse_duration("90"),
+            Err(r#""90" is not a number followed by s, m, h or d"#.to_owned())
+        );
+        assert_eq!(
+            parse_duration("0s"),
+            Err(r#""0s" is not between 1s and 36500d"#.to_owned())
+        );
+        assert_eq!(
+            parse_duration("36501d"),
+            Err(r#""36501d" is not between 1s and 36500d"#.to_owned())
+        );
+    }
+
+    #[test]
+    fn the_default_certificate_flags_are_the_documented_lifetimes() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            run: RunArgs,
+        }
+        let cli = Cli::parse_from(["mmf"]);
+        let webhook = cli.run.webhook_options().unwrap().unwrap();
+        assert_eq!(webhook.lifetimes, Lifetimes::default());
+        assert_eq!(webhook.check_interval, webhook::MAINTENANCE_INTERVAL);
+        let cli = Cli::parse_from(["mmf", "--webhook-ca-validity", "60s"]);
+        assert_eq!(
+            cli.run.webhook_options().unwrap_err().to_string(),
+            "--webhook-ca-validity 1m must be at least three times --webhook-cert-validity 365d: a serving certificate must fit in the last third of its CA's life, when the next CA takes over"
+        );
+    }
 }

@@ -30,14 +30,12 @@ pub const TLS_CERT: &str = "tls.crt";
 /// Secret key of the serving certificate's private key.
 pub const TLS_KEY: &str = "tls.key";
 
-/// How long a generated CA is valid.
+/// How long a generated CA is valid by default (`--webhook-ca-validity`).
 pub const CA_VALIDITY: Duration = Duration::days(5 * 365);
-/// A CA this close to expiry is replaced (leaving the old one published until it expires).
-pub const CA_RENEW_BEFORE: Duration = Duration::days(365);
-/// How long a serving certificate is valid.
+/// How long a serving certificate is valid by default (`--webhook-cert-validity`).
 pub const LEAF_VALIDITY: Duration = Duration::days(365);
-/// A serving certificate this close to expiry is re-issued.
-pub const LEAF_RENEW_BEFORE: Duration = Duration::days(30);
+/// The shortest CA lifetime accepted: a rotation needs time to publish and settle.
+pub const MIN_CA_VALIDITY: Duration = Duration::seconds(60);
 /// Certificates are back-dated by this much, for API servers whose clock runs a little behind.
 const BACKDATE: Duration = Duration::hours(1);
 
@@ -50,6 +48,84 @@ pub enum CertError {
     NotPem { what: &'static str },
     #[error("{what} cannot be parsed as X.509: {message}")]
     Parse { what: &'static str, message: String },
+}
+
+/// Certificate lifetimes that cannot work, named after the flags that set them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LifetimeError {
+    #[error(
+        "--webhook-ca-validity {ca} is shorter than the {MIN_CA_VALIDITY} a CA rotation needs to publish and settle"
+    )]
+    CaTooShort { ca: Duration },
+    #[error(
+        "--webhook-ca-validity {ca} must be at least three times --webhook-cert-validity {leaf}: a serving certificate must fit in the last third of its CA's life, when the next CA takes over"
+    )]
+    LeafOutlivesCa { ca: Duration, leaf: Duration },
+    #[error(
+        "--webhook-cert-validity {leaf} must be at least six times --webhook-cert-check-interval {interval}: a certificate is renewed when a third of its life is left, and that must span two checks"
+    )]
+    LeafTooShort { leaf: Duration, interval: Duration },
+}
+
+/// How long the CA and the serving certificate live. Each is replaced when a third of its life
+/// is left (cert-manager's default rule): the serving certificate under the same CA; the CA in
+/// two published steps, the old one staying in `caBundle` until it expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetimes {
+    ca: Duration,
+    leaf: Duration,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Lifetimes {
+        Lifetimes {
+            ca: CA_VALIDITY,
+            leaf: LEAF_VALIDITY,
+        }
+    }
+}
+
+impl Lifetimes {
+    /// Checked lifetimes for certificates looked at every `check_interval`.
+    pub fn new(
+        ca: Duration,
+        leaf: Duration,
+        check_interval: Duration,
+    ) -> Result<Lifetimes, LifetimeError> {
+        if ca < MIN_CA_VALIDITY {
+            return Err(LifetimeError::CaTooShort { ca });
+        }
+        if ca < leaf * 3 {
+            return Err(LifetimeError::LeafOutlivesCa { ca, leaf });
+        }
+        if leaf < check_interval * 6 {
+            return Err(LifetimeError::LeafTooShort {
+                leaf,
+                interval: check_interval,
+            });
+        }
+        Ok(Lifetimes { ca, leaf })
+    }
+
+    /// How long a new CA is valid.
+    pub fn ca(&self) -> Duration {
+        self.ca
+    }
+
+    /// How long a new serving certificate is valid.
+    pub fn leaf(&self) -> Duration {
+        self.leaf
+    }
+
+    /// A CA this close to expiry is replaced.
+    pub fn ca_renew_before(&self) -> Duration {
+        self.ca / 3
+    }
+
+    /// A serving certificate this close to expiry is re-issued.
+    pub fn leaf_renew_before(&self) -> Duration {
+        self.leaf / 3
+    }
 }
 
 /// The contents of the webhook's TLS Secret, as PEM text.
@@ -96,6 +172,14 @@ impl CertBundle {
             data.insert(PREVIOUS_CA_CERT.to_owned(), previous.clone().into_bytes());
         }
         data
+    }
+
+    /// The CA of this bundle (current or previous) whose subject is `issuer`, as PEM.
+    pub fn ca_with_subject(&self, issuer: &[u8]) -> Option<&str> {
+        [Some(self.ca_cert.as_str()), self.previous_ca_cert.as_deref()]
+            .into_iter()
+            .flatten()
+            .find(|pem| CertInfo::from_pem(pem, CA_CERT).is_ok_and(|ca| ca.subject == issuer))
     }
 
     /// What the API server must trust: the current CA, then the previous one while it lasts.
@@ -197,7 +281,7 @@ pub fn serving_names(service: &str, namespace: &str, url_host: Option<&str>) -> 
 
 /// A new CA valid from `now`. The common name carries the time so successive CAs have distinct
 /// subjects, which is how a serving certificate's issuer is matched to its CA.
-pub fn new_ca(now: OffsetDateTime) -> Result<(String, String), CertError> {
+pub fn new_ca(now: OffsetDateTime, validity: Duration) -> Result<(String, String), CertError> {
     let key = KeyPair::generate()?;
     let mut params = CertificateParams::default();
     let mut name = DistinguishedName::new();
@@ -214,18 +298,21 @@ pub fn new_ca(now: OffsetDateTime) -> Result<(String, String), CertError> {
         KeyUsagePurpose::DigitalSignature,
     ];
     params.not_before = now - BACKDATE;
-    params.not_after = now + CA_VALIDITY;
+    params.not_after = now + validity;
     let cert = params.self_signed(&key)?;
     Ok((cert.pem(), key.serialize_pem()))
 }
 
-/// A serving certificate for `names`, signed by the CA `(ca_cert, ca_key)`.
+/// A serving certificate for `names`, signed by the CA `(ca_cert, ca_key)`, valid for
+/// `validity` but never beyond the CA (a client would refuse it once the CA expires).
 pub fn new_leaf(
     ca_cert: &str,
     ca_key: &str,
     names: &[String],
     now: OffsetDateTime,
+    validity: Duration,
 ) -> Result<(String, String), CertError> {
+    let ca_expiry = CertInfo::from_pem(ca_cert, CA_CERT)?.not_after;
     let ca_key = KeyPair::from_pem(ca_key)?;
     let issuer = Issuer::from_ca_cert_pem(ca_cert, ca_key)?;
     let key = KeyPair::generate()?;
@@ -243,15 +330,22 @@ pub fn new_leaf(
     ];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.not_before = now - BACKDATE;
-    params.not_after = now + LEAF_VALIDITY;
+    params.not_after = match OffsetDateTime::from_unix_timestamp(ca_expiry) {
+        Ok(ca_not_after) => (now + validity).min(ca_not_after),
+        Err(_) => now + validity,
+    };
     let cert = params.signed_by(&key, &issuer)?;
     Ok((cert.pem(), key.serialize_pem()))
 }
 
 /// A fresh CA and serving certificate.
-pub fn issue_all(names: &[String], now: OffsetDateTime) -> Result<CertBundle, CertError> {
-    let (ca_cert, ca_key) = new_ca(now)?;
-    let (tls_cert, tls_key) = new_leaf(&ca_cert, &ca_key, names, now)?;
+pub fn issue_all(
+    names: &[String],
+    now: OffsetDateTime,
+    lifetimes: Lifetimes,
+) -> Result<CertBundle, CertError> {
+    let (ca_cert, ca_key) = new_ca(now, lifetimes.ca)?;
+    let (tls_cert, tls_key) = new_leaf(&ca_cert, &ca_key, names, now, lifetimes.leaf)?;
     Ok(CertBundle {
         ca_cert,
         ca_key,
@@ -259,6 +353,22 @@ pub fn issue_all(names: &[String], now: OffsetDateTime) -> Result<CertBundle, Ce
         tls_cert,
         tls_key,
     })
+}
+
+/// Whether a pass starts serving the stored serving certificate (issued by `stored_issuer`, a
+/// DER subject) in place of the one served now (issued by `served_issuer`): at once when
+/// nothing is served yet or the CA is the same; a certificate of another CA only once that CA
+/// has been published long enough for every API server to trust it (`settled_ca`).
+pub fn should_serve(
+    served_issuer: Option<&[u8]>,
+    stored_issuer: &[u8],
+    settled_ca: Option<&[u8]>,
+) -> bool {
+    match served_issuer {
+        None => true,
+        Some(served) if served == stored_issuer => true,
+        Some(_) => settled_ca == Some(stored_issuer),
+    }
 }
 
 /// Why a bundle was changed, for the log.
@@ -275,28 +385,31 @@ pub enum Renewal {
 }
 
 /// The bundle to store, or None when `current` is fine as it is. `ca_published` says whether
-/// the live `caBundle` already holds the current CA; until it does, a serving certificate from
-/// a freshly rotated CA would be refused, so the old one stays in use.
+/// the API servers already trust the current CA (it has been in the live `caBundle` for a
+/// while); until they do, a serving certificate from a freshly rotated CA would be refused, so
+/// the old one stays in use.
 pub fn renew(
     current: Option<&CertBundle>,
     names: &[String],
     now: OffsetDateTime,
     ca_published: bool,
+    lifetimes: Lifetimes,
 ) -> Result<Option<(CertBundle, Renewal)>, CertError> {
+    let fresh = || issue_all(names, now, lifetimes);
     let Some(current) = current else {
-        return Ok(Some((issue_all(names, now)?, Renewal::Issued)));
+        return Ok(Some((fresh()?, Renewal::Issued)));
     };
     let (Ok(ca), Ok(leaf)) = (
         CertInfo::from_pem(&current.ca_cert, CA_CERT),
         CertInfo::from_pem(&current.tls_cert, TLS_CERT),
     ) else {
-        return Ok(Some((issue_all(names, now)?, Renewal::Issued)));
+        return Ok(Some((fresh()?, Renewal::Issued)));
     };
     if KeyPair::from_pem(&current.ca_key).is_err() || ca.expires_within(now, Duration::ZERO) {
-        return Ok(Some((issue_all(names, now)?, Renewal::Issued)));
+        return Ok(Some((fresh()?, Renewal::Issued)));
     }
-    if ca.expires_within(now, CA_RENEW_BEFORE) {
-        let (ca_cert, ca_key) = new_ca(now)?;
+    if ca.expires_within(now, lifetimes.ca_renew_before()) {
+        let (ca_cert, ca_key) = new_ca(now, lifetimes.ca)?;
         let rotated = CertBundle {
             ca_cert,
             ca_key,
@@ -307,7 +420,7 @@ pub fn renew(
         return Ok(Some((rotated, Renewal::CaRotated)));
     }
     let from_current_ca = leaf.issuer == ca.subject;
-    let leaf_due = leaf.expires_within(now, LEAF_RENEW_BEFORE) || !leaf.covers(names);
+    let leaf_due = leaf.expires_within(now, lifetimes.leaf_renew_before()) || !leaf.covers(names);
     let previous_usable = current
         .previous_ca_cert
         .as_deref()
@@ -319,9 +432,15 @@ pub fn renew(
         && (ca_published
             || previous_usable
                 .as_ref()
-                .is_none_or(|p| p.expires_within(now, LEAF_RENEW_BEFORE)));
+                .is_none_or(|p| p.expires_within(now, lifetimes.leaf_renew_before())));
     if leaf_due || switch_ca {
-        let (tls_cert, tls_key) = new_leaf(&current.ca_cert, &current.ca_key, names, now)?;
+        let (tls_cert, tls_key) = new_leaf(
+            &current.ca_cert,
+            &current.ca_key,
+            names,
+            now,
+            lifetimes.leaf,
+        )?;
         let reissued = CertBundle {
             tls_cert,
             tls_key,

@@ -13,6 +13,7 @@
 pub mod certs;
 pub mod configuration;
 pub mod review;
+mod self_managed;
 pub mod server;
 pub mod tls;
 
@@ -34,9 +35,12 @@ pub use server::{AdmissionMetrics, AdmissionState, MAX_BODY_BYTES, metrics, rout
 
 use crate::cluster_view::ClusterView;
 use crate::config::SharedConfig;
-use tls::{CertCell, CertDir, certified_key};
+use certs::Lifetimes;
+use self_managed::{AbortOnDrop, SelfManagedPass};
+use tls::{CertCell, CertDir};
 
-/// How often certificates are checked and the `caBundle` re-published.
+/// How often certificates are checked and the `caBundle` re-published by default
+/// (`--webhook-cert-check-interval`); a change of the configuration triggers a check at once.
 pub const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
 /// How long in-flight reviews may finish after shutdown is requested.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -88,6 +92,10 @@ pub struct WebhookOptions {
     pub fail_closed_environments: Vec<String>,
     /// Unlabelled namespaces fail closed too (the default environment is a fail-closed one).
     pub unlabelled_fail_closed: bool,
+    /// How long the self-managed CA and serving certificate live.
+    pub lifetimes: Lifetimes,
+    /// How often certificates are checked and `caBundle` re-published.
+    pub check_interval: Duration,
 }
 
 impl WebhookOptions {
@@ -105,6 +113,8 @@ impl WebhookOptions {
             secret_name: DEFAULT_SECRET_NAME.to_owned(),
             fail_closed_environments: vec!["production".to_owned()],
             unlabelled_fail_closed: false,
+            lifetimes: Lifetimes::default(),
+            check_interval: MAINTENANCE_INTERVAL,
         }
     }
 }
@@ -240,7 +250,7 @@ pub async fn serve_on(
         TlsSource::SelfManaged => {
             let pass = SelfManagedPass::new(&options, client, cell.clone(), health.clone());
             pass.run().await?;
-            tokio::spawn(pass.every_minute())
+            pass.spawn()
         }
         TlsSource::Files { cert_dir } => {
             start_files(&options, cert_dir, client, cell.clone(), health.clone()).await?
@@ -312,97 +322,6 @@ async fn publish(
     }
 }
 
-/// One pass of the self-managed certificate upkeep: read (or create, or renew) the Secret,
-/// serve its certificate, publish its CA.
-struct SelfManagedPass {
-    options: WebhookOptions,
-    client: Client,
-    cell: Arc<CertCell>,
-    health: WebhookHealth,
-    names: Vec<String>,
-    ca_published: AtomicBool,
-}
-
-impl SelfManagedPass {
-    fn new(
-        options: &WebhookOptions,
-        client: Client,
-        cell: Arc<CertCell>,
-        health: WebhookHealth,
-    ) -> Arc<SelfManagedPass> {
-        let host = options.webhook_url.as_deref().and_then(url_host);
-        let mut names =
-            certs::serving_names(&options.service_name, &options.namespace, host.as_deref());
-        for extra in &options.cert_hosts {
-            if !names.contains(extra) {
-                names.push(extra.clone());
-            }
-        }
-        Arc::new(SelfManagedPass {
-            options: options.clone(),
-            client,
-            cell,
-            health,
-            names,
-            ca_published: AtomicBool::new(false),
-        })
-    }
-
-    async fn run(&self) -> Result<(), WebhookError> {
-        // A rotated CA is published first; the second round then moves the serving
-        // certificate to it.
-        for _round in 0..2 {
-            let ca_published = self.ca_published.load(Ordering::Acquire);
-            let (bundle, renewal) = tls::ensure_secret(
-                &self.client,
-                &self.options.namespace,
-                &self.options.secret_name,
-                &self.names,
-                ca_published,
-            )
-            .await?;
-            if let Some(renewal) = renewal {
-                tracing::info!(?renewal, secret = %self.options.secret_name, "webhook certificates renewed");
-            }
-            let key = certified_key(bundle.tls_cert.as_bytes(), bundle.tls_key.as_bytes())
-                .map_err(WebhookError::Tls)?;
-            self.cell.store(key);
-            // Not fatal: the certificate is served anyway, readiness says the API server may
-            // not trust it yet, and the next pass retries.
-            let now_published = match publish(
-                &self.client,
-                &self.options,
-                bundle.ca_bundle().as_bytes(),
-            )
-            .await
-            {
-                Ok(published) => published == Published::Current,
-                Err(error) => {
-                    tracing::warn!(%error, "publishing the webhook CA failed; retrying in a minute");
-                    false
-                }
-            };
-            self.ca_published.store(now_published, Ordering::Release);
-            self.health.set(true, true, now_published);
-            if !(now_published && !ca_published && renewal == Some(certs::Renewal::CaRotated)) {
-                break;
-            }
-        }
-        Ok(())
-    }
-
-    async fn every_minute(self: Arc<Self>) {
-        let mut ticker = tokio::time::interval(MAINTENANCE_INTERVAL);
-        ticker.tick().await;
-        loop {
-            ticker.tick().await;
-            if let Err(error) = self.run().await {
-                tracing::warn!(%error, "webhook certificate upkeep failed; retrying in a minute");
-            }
-        }
-    }
-}
-
 /// Loads the mounted certificate, then watches the directory and re-publishes its CA.
 async fn start_files(
     options: &WebhookOptions,
@@ -452,19 +371,11 @@ async fn start_files(
     publish_once(options.clone(), client.clone()).await;
     Ok(tokio::spawn(async move {
         let _watched = AbortOnDrop(watched);
-        let mut ticker = tokio::time::interval(MAINTENANCE_INTERVAL);
+        let mut ticker = tokio::time::interval(options.check_interval);
         ticker.tick().await;
         loop {
             ticker.tick().await;
             publish_once(options.clone(), client.clone()).await;
         }
     }))
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }

@@ -18,7 +18,7 @@ use rustls::sign::CertifiedKey;
 use time::OffsetDateTime;
 
 use super::WebhookError;
-use super::certs::{CertBundle, Renewal, renew};
+use super::certs::{CertBundle, Lifetimes, Renewal, renew};
 use crate::api::{MANAGED_BY, MANAGED_BY_LABEL};
 use crate::core::hash::sha256_of_parts;
 use crate::files::DirWatch;
@@ -103,14 +103,15 @@ pub fn server_config(cell: Arc<CertCell>) -> Result<Arc<rustls::ServerConfig>, W
 // === Self-managed: the Secret ===
 
 /// Reads the webhook Secret, creating or renewing its certificates as needed, and returns what
-/// is stored afterwards. Replicas race safely: creation and replacement are conditional, and the
+/// is stored afterwards. `settled_ca` is the CA the API servers are known to trust by now. Replicas race safely: creation and replacement are conditional, and the
 /// loser of a race re-reads and uses the winner's certificates.
 pub async fn ensure_secret(
     client: &Client,
     namespace: &str,
     name: &str,
     names: &[String],
-    ca_published: bool,
+    settled_ca: Option<&str>,
+    lifetimes: Lifetimes,
 ) -> Result<(CertBundle, Option<Renewal>), WebhookError> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     for _attempt in 0..3 {
@@ -128,7 +129,11 @@ pub async fn ensure_secret(
             CertBundle::from_secret_data(&plain)
         });
         let now = OffsetDateTime::now_utc();
-        let Some((bundle, renewal)) = renew(stored.as_ref(), names, now, ca_published)? else {
+        let ca_published = stored
+            .as_ref()
+            .is_some_and(|stored| Some(stored.ca_cert.as_str()) == settled_ca);
+        let Some((bundle, renewal)) = renew(stored.as_ref(), names, now, ca_published, lifetimes)?
+        else {
             if let Some(stored) = stored {
                 return Ok((stored, None));
             }
