@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used)]
 
 use mmf_operator::webhook::certs::{
-    CA_CERT, CertBundle, CertInfo, LifetimeError, Lifetimes, Renewal, TLS_CERT, issue_all,
-    new_ca, new_leaf, renew, serving_names, should_serve,
+    CA_CERT, CertBundle, CertInfo, LifetimeError, Lifetimes, Renewal, TLS_CERT, issue_all, new_ca,
+    new_leaf, renew, serving_names, should_serve,
 };
 use mmf_operator::webhook::configuration::{Endpoint, configuration, trusts};
 use time::{Duration, OffsetDateTime};
@@ -87,18 +87,28 @@ fn the_serving_certificate_is_reissued_when_a_third_of_its_life_is_left_under_th
 #[test]
 fn a_serving_certificate_never_outlives_its_ca() {
     let (ca_cert, ca_key) = new_ca(start(), Duration::days(100)).unwrap();
-    let (tls_cert, _) = new_leaf(&ca_cert, &ca_key, &names(), start(), Duration::days(365)).unwrap();
+    let (tls_cert, _) =
+        new_leaf(&ca_cert, &ca_key, &names(), start(), Duration::days(365)).unwrap();
     let ca = CertInfo::from_pem(&ca_cert, CA_CERT).unwrap();
     let leaf = CertInfo::from_pem(&tls_cert, TLS_CERT).unwrap();
     assert_eq!(leaf.not_after, ca.not_after);
-    assert_eq!(leaf.not_after, (start() + Duration::days(100)).unix_timestamp());
+    assert_eq!(
+        leaf.not_after,
+        (start() + Duration::days(100)).unix_timestamp()
+    );
 }
 
 #[test]
 fn lifetimes_that_cannot_rotate_safely_are_refused_naming_the_flags() {
     let second = Duration::seconds(1);
     assert_eq!(
-        Lifetimes::new(second * 59, second * 10, second).unwrap_err(),
+        Lifetimes::new(second * 60, second * 11, second)
+            .unwrap_err()
+            .to_string(),
+        "--webhook-cert-validity 11s is shorter than the 12s a serving certificate must last across a CA rotation"
+    );
+    assert_eq!(
+        Lifetimes::new(second * 59, second * 12, second).unwrap_err(),
         LifetimeError::CaTooShort { ca: second * 59 }
     );
     assert_eq!(
@@ -108,10 +118,10 @@ fn lifetimes_that_cannot_rotate_safely_are_refused_naming_the_flags() {
         "--webhook-ca-validity 1m must be at least three times --webhook-cert-validity 21s: a serving certificate must fit in the last third of its CA's life, when the next CA takes over"
     );
     assert_eq!(
-        Lifetimes::new(second * 60, second * 11, second * 2)
+        Lifetimes::new(second * 60, second * 17, second * 3)
             .unwrap_err()
             .to_string(),
-        "--webhook-cert-validity 11s must be at least six times --webhook-cert-check-interval 2s: a certificate is renewed when a third of its life is left, and that must span two checks"
+        "--webhook-cert-validity 17s must be at least six times --webhook-cert-check-interval 3s: a certificate is renewed when a third of its life is left, and that must span two checks"
     );
     let fast = Lifetimes::new(second * 60, second * 20, second * 2).unwrap();
     assert_eq!(
@@ -156,12 +166,18 @@ fn the_ca_rotates_when_a_third_of_its_life_is_left_publishing_both_before_switch
     let old_leaf = bundle.tls_cert.clone();
     now += Duration::days(200); // Day 1,220: the CA has 605 of its 1,825 days left.
 
-    // Step 1: a new CA, the old one kept beside it; the serving certificate unchanged.
+    // Step 1: a new CA, the old one kept beside it; the serving certificate re-issued by the
+    // old CA, so it lasts a whole lifetime while the new CA is being published.
     let (rotated, why) = renew_at(Some(&bundle), &names(), now, true).unwrap();
     assert_eq!(why, Renewal::CaRotated);
     assert_ne!(rotated.ca_cert, old_ca);
     assert_eq!(rotated.previous_ca_cert.as_deref(), Some(old_ca.as_str()));
-    assert_eq!(rotated.tls_cert, old_leaf);
+    assert_ne!(rotated.tls_cert, old_leaf);
+    assert_eq!(leaf(&rotated).issuer, ca(&bundle).subject);
+    assert_eq!(
+        leaf(&rotated).not_after,
+        (now + Duration::days(365)).unix_timestamp()
+    );
     let bundle_text = rotated.ca_bundle();
     assert!(bundle_text.starts_with(rotated.ca_cert.trim_end()));
     assert!(bundle_text.contains(old_ca.trim_end()));

@@ -550,8 +550,22 @@ async fn replicas_racing_for_the_secret_end_up_with_the_same_certificates() {
     let names = serving_names(DEFAULT_SERVICE_NAME, "mmf-system", None);
     let lifetimes = mmf_operator::webhook::certs::Lifetimes::default();
     let (a, b) = tokio::join!(
-        ensure_secret(&client, "mmf-system", "webhook-tls", &names, None, lifetimes),
-        ensure_secret(&client, "mmf-system", "webhook-tls", &names, None, lifetimes),
+        ensure_secret(
+            &client,
+            "mmf-system",
+            "webhook-tls",
+            &names,
+            None,
+            lifetimes
+        ),
+        ensure_secret(
+            &client,
+            "mmf-system",
+            "webhook-tls",
+            &names,
+            None,
+            lifetimes
+        ),
     );
     let (a, a_renewal) = a.unwrap();
     let (b, b_renewal) = b.unwrap();

@@ -98,8 +98,7 @@ fn init_logging(path: &Path, verbose: bool) -> anyhow::Result<()> {
     }
     let file = std::fs::File::create(path)
         .with_context(|| format!("{}: cannot create the log file", path.display()))?;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = super::run::log_filter();
     let to_file = tracing_subscriber::fmt::layer()
         .with_ansi(false)
         .with_writer(Arc::new(file));

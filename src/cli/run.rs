@@ -95,6 +95,22 @@ pub struct RunArgs {
     pub audit_log: String,
 }
 
+/// `RUST_LOG`, default `info`. The version solver logs every step of every resolution at
+/// info, which would drown the operator's own lines: it is at warn unless `RUST_LOG` names it.
+pub fn log_filter() -> tracing_subscriber::EnvFilter {
+    let from_env = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let names_solver = from_env.as_deref().is_some_and(|v| v.contains("pubgrub"));
+    let filter = from_env
+        .and_then(|v| tracing_subscriber::EnvFilter::try_new(v).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
+    match "pubgrub=warn".parse() {
+        Ok(quiet) if !names_solver => filter.add_directive(quiet),
+        _ => filter,
+    }
+}
+
 /// Sets up logging (`RUST_LOG`, default info) once. With `audit`, audit records (target
 /// `mmf::audit`) are written only there, whatever `RUST_LOG` says; without, they are ordinary
 /// log lines.
@@ -103,8 +119,7 @@ pub fn init_logging(format: LogFormat, audit: Option<&AuditSink>) -> Result<(), 
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
 
-    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let mut filter = log_filter();
     let audit_layer = match audit {
         Some(sink) => {
             if let Ok(off) = format!("{}=off", audit::TARGET).parse() {
@@ -191,7 +206,9 @@ impl RunArgs {
 
 /// A duration flag: a whole number and one unit of `s`, `m`, `h` or `d`, at least one second.
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let seconds_per: u64 = match unit {
         "s" => 1,
@@ -247,6 +264,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -255,7 +273,10 @@ mod tests {
         assert_eq!(parse_duration("45s"), Ok(Duration::from_secs(45)));
         assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1_800)));
         assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(43_200)));
-        assert_eq!(parse_duration("1825d"), Ok(Duration::from_secs(157_680_000)));
+        assert_eq!(
+            parse_duration("1825d"),
+            Ok(Duration::from_secs(157_680_000))
+        );
         assert_eq!(
             parse_duration("1.5h"),
             Err(r#""1.5h" is not a number followed by s, m, h or d"#.to_owned())

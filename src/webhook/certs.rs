@@ -36,6 +36,9 @@ pub const CA_VALIDITY: Duration = Duration::days(5 * 365);
 pub const LEAF_VALIDITY: Duration = Duration::days(365);
 /// The shortest CA lifetime accepted: a rotation needs time to publish and settle.
 pub const MIN_CA_VALIDITY: Duration = Duration::seconds(60);
+/// The shortest serving-certificate lifetime accepted: the one re-issued at a CA rotation must
+/// outlast the new CA's settling (5 s) and a check before it falls due.
+pub const MIN_LEAF_VALIDITY: Duration = Duration::seconds(12);
 /// Certificates are back-dated by this much, for API servers whose clock runs a little behind.
 const BACKDATE: Duration = Duration::hours(1);
 
@@ -57,6 +60,10 @@ pub enum LifetimeError {
         "--webhook-ca-validity {ca} is shorter than the {MIN_CA_VALIDITY} a CA rotation needs to publish and settle"
     )]
     CaTooShort { ca: Duration },
+    #[error(
+        "--webhook-cert-validity {leaf} is shorter than the {MIN_LEAF_VALIDITY} a serving certificate must last across a CA rotation"
+    )]
+    LeafUnderMinimum { leaf: Duration },
     #[error(
         "--webhook-ca-validity {ca} must be at least three times --webhook-cert-validity {leaf}: a serving certificate must fit in the last third of its CA's life, when the next CA takes over"
     )]
@@ -94,6 +101,9 @@ impl Lifetimes {
     ) -> Result<Lifetimes, LifetimeError> {
         if ca < MIN_CA_VALIDITY {
             return Err(LifetimeError::CaTooShort { ca });
+        }
+        if leaf < MIN_LEAF_VALIDITY {
+            return Err(LifetimeError::LeafUnderMinimum { leaf });
         }
         if ca < leaf * 3 {
             return Err(LifetimeError::LeafOutlivesCa { ca, leaf });
@@ -176,10 +186,13 @@ impl CertBundle {
 
     /// The CA of this bundle (current or previous) whose subject is `issuer`, as PEM.
     pub fn ca_with_subject(&self, issuer: &[u8]) -> Option<&str> {
-        [Some(self.ca_cert.as_str()), self.previous_ca_cert.as_deref()]
-            .into_iter()
-            .flatten()
-            .find(|pem| CertInfo::from_pem(pem, CA_CERT).is_ok_and(|ca| ca.subject == issuer))
+        [
+            Some(self.ca_cert.as_str()),
+            self.previous_ca_cert.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .find(|pem| CertInfo::from_pem(pem, CA_CERT).is_ok_and(|ca| ca.subject == issuer))
     }
 
     /// What the API server must trust: the current CA, then the previous one while it lasts.
@@ -376,7 +389,8 @@ pub fn should_serve(
 pub enum Renewal {
     /// Nothing usable was stored: a new CA and serving certificate.
     Issued,
-    /// The CA nears expiry: a new CA is published beside the old one.
+    /// The CA nears expiry: a new CA is published beside the old one, and the serving
+    /// certificate is re-issued by the old one a last time.
     CaRotated,
     /// The serving certificate was re-issued (expiry, names, or the new CA is now published).
     LeafReissued,
@@ -410,12 +424,21 @@ pub fn renew(
     }
     if ca.expires_within(now, lifetimes.ca_renew_before()) {
         let (ca_cert, ca_key) = new_ca(now, lifetimes.ca)?;
+        // A fresh serving certificate from the outgoing CA (its last chance: its key is not
+        // kept), so the one served lasts until the new CA has settled in every API server.
+        let (tls_cert, tls_key) = new_leaf(
+            &current.ca_cert,
+            &current.ca_key,
+            names,
+            now,
+            lifetimes.leaf,
+        )?;
         let rotated = CertBundle {
             ca_cert,
             ca_key,
             previous_ca_cert: Some(current.ca_cert.clone()),
-            tls_cert: current.tls_cert.clone(),
-            tls_key: current.tls_key.clone(),
+            tls_cert,
+            tls_key,
         };
         return Ok(Some((rotated, Renewal::CaRotated)));
     }

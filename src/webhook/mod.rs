@@ -249,8 +249,8 @@ pub async fn serve_on(
     let maintenance = match &options.tls {
         TlsSource::SelfManaged => {
             let pass = SelfManagedPass::new(&options, client, cell.clone(), health.clone());
-            pass.run().await?;
-            pass.spawn()
+            let ready = pass.run().await?;
+            pass.spawn(ready)
         }
         TlsSource::Files { cert_dir } => {
             start_files(&options, cert_dir, client, cell.clone(), health.clone()).await?

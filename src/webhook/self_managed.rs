@@ -28,6 +28,9 @@ use super::{WebhookError, WebhookHealth, WebhookOptions, publish, url_host};
 /// How long a newly published CA stays in `caBundle` before certificates it signed are served.
 pub const PUBLISH_SETTLE: Duration = Duration::from_secs(5);
 
+/// The first retry of a pass that left the webhook not ready.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+
 /// What the passes know; guarded by one lock, never held across an await.
 #[derive(Debug, Default)]
 struct State {
@@ -92,8 +95,8 @@ impl SelfManagedPass {
         (since.elapsed() >= PUBLISH_SETTLE).then(|| ca.clone())
     }
 
-    /// One pass: renew, publish, serve, report readiness.
-    pub(super) async fn run(&self) -> Result<(), WebhookError> {
+    /// One pass: renew, publish, serve, report readiness; true when ready.
+    pub(super) async fn run(&self) -> Result<bool, WebhookError> {
         let settled = self.settled_ca();
         let (bundle, renewal) = tls::ensure_secret(
             &self.client,
@@ -120,7 +123,7 @@ impl SelfManagedPass {
             }
             Ok(Published::Absent) => self.forget_publication(),
             Err(error) => {
-                tracing::warn!(%error, "publishing the webhook CA failed; retrying at the next check");
+                tracing::warn!(%error, "publishing the webhook CA failed; retrying");
             }
         }
         let stored = CertInfo::from_pem(&bundle.tls_cert, TLS_CERT)?;
@@ -145,20 +148,22 @@ impl SelfManagedPass {
             state.served_ca = bundle.ca_with_subject(&stored.issuer).map(str::to_owned);
             state.served_issuer = Some(stored.issuer);
         } else if renewal == Some(Renewal::LeafReissued) {
-            tracing::info!("the new serving certificate waits until its CA has been published for {PUBLISH_SETTLE:?}");
+            tracing::info!(
+                "the new serving certificate waits until its CA has been published for {PUBLISH_SETTLE:?}"
+            );
         }
-        self.report();
-        Ok(())
+        Ok(self.report())
     }
 
     /// Readiness from what is known: the last confirmed `caBundle` holds the served CA.
-    fn report(&self) {
+    fn report(&self) -> bool {
         let state = self.state();
         let agree = match (&state.published_bundle, &state.served_ca) {
             (Some(bundle), Some(ca)) => bundle_holds(bundle.as_bytes(), ca.as_bytes()),
             _ => false,
         };
         self.health.set(state.served_ca.is_some(), true, agree);
+        agree
     }
 
     fn forget_publication(&self) {
@@ -186,27 +191,43 @@ impl SelfManagedPass {
         }
     }
 
-    /// Runs a pass every check interval and whenever the configuration changes, until aborted.
-    pub(super) fn spawn(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
+    /// Runs a pass every check interval and whenever the configuration changes, until aborted;
+    /// while not ready, sooner (1 s, doubling up to the interval).
+    pub(super) fn spawn(self: Arc<Self>, ready: bool) -> tokio::task::JoinHandle<()> {
         let watching = tokio::spawn(self.clone().watch_configuration());
         tokio::spawn(async move {
             let _watching = AbortOnDrop(watching);
+            let interval = self.options.check_interval;
+            let mut ready = ready;
+            let mut retry = RETRY_FIRST.min(interval);
             loop {
+                let wait = if ready { interval } else { retry };
                 tokio::select! {
-                    () = tokio::time::sleep(self.options.check_interval) => {}
+                    () = tokio::time::sleep(wait) => {}
                     () = self.wake.notified() => {}
                 }
-                if let Err(error) = self.run().await {
-                    tracing::warn!(%error, "webhook certificate upkeep failed; retrying at the next check");
-                }
+                ready = match self.run().await {
+                    Ok(ready) => ready,
+                    Err(error) => {
+                        tracing::warn!(%error, "webhook certificate upkeep failed; retrying");
+                        false
+                    }
+                };
+                retry = if ready {
+                    RETRY_FIRST.min(interval)
+                } else {
+                    (retry * 2).min(interval)
+                };
             }
         })
     }
 
     async fn watch_configuration(self: Arc<Self>) {
         let api: Api<ValidatingWebhookConfiguration> = Api::all(self.client.clone());
-        let config = watcher::Config::default()
-            .fields(&format!("metadata.name={}", self.options.configuration_name));
+        let config = watcher::Config::default().fields(&format!(
+            "metadata.name={}",
+            self.options.configuration_name
+        ));
         let mut events = watcher(api, config).default_backoff().boxed();
         while let Some(event) = events.next().await {
             match event {
