@@ -199,6 +199,8 @@ fn webhook_configuration_writes_out_every_defaulted_field() {
         "--webhook-service=mmf-operator-webhook",
         "--webhook-configuration=mmf-operator",
         "--webhook-secret=mmf-operator-webhook-tls",
+        "--webhook-ca-validity=1825d",
+        "--webhook-cert-validity=365d",
         "--fail-closed-environments=production",
     ] {
         assert!(args.contains(&arg.to_string()), "{arg} not in {args:?}");

@@ -43,7 +43,8 @@ struct Args {
     /// The API server to run against.
     #[arg(long, value_enum, default_value = "memory")]
     server: cluster::ServerKind,
-    /// Requests the creating client (and the raw baseline) keeps in flight.
+    /// Requests the creating client and the raw baseline keep in flight, and the operator's
+    /// reconciles in flight per controller (`mmf run --concurrency`).
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
     /// How long the quiet scenario watches a settled operator.

@@ -64,14 +64,22 @@ pub struct Memory {
 
 impl Operator {
     /// Starts `mmf run` against `cluster` (development default environment, no webhook: the
-    /// webhook's cost is the webhook scenario's) and returns once it is ready and leads.
-    pub fn start(mmf: &Path, cluster: &Cluster, tag: &str) -> Result<Operator, BenchError> {
-        Operator::start_with(mmf, cluster, tag, &["--webhook-addr", "none"])
+    /// webhook's cost is the webhook scenario's) with `concurrency` reconciles in flight per
+    /// controller (the raw baseline's requests in flight), and returns once it is ready and
+    /// leads.
+    pub fn start(
+        mmf: &Path,
+        concurrency: usize,
+        cluster: &Cluster,
+        tag: &str,
+    ) -> Result<Operator, BenchError> {
+        Operator::start_with(mmf, concurrency, cluster, tag, &["--webhook-addr", "none"])
     }
 
     /// Like [`Operator::start`], with the webhook flags given in `webhook`.
     pub fn start_with(
         mmf: &Path,
+        concurrency: usize,
         cluster: &Cluster,
         tag: &str,
         webhook: &[&str],
@@ -85,6 +93,7 @@ impl Operator {
             .arg("--config-dir")
             .arg(repo().join("config"))
             .args(["--namespace", "default"])
+            .args(["--concurrency", &concurrency.to_string()])
             .args(webhook)
             .args(["--probe-addr", &format!("127.0.0.1:{probe_port}")])
             .env("KUBECONFIG", &cluster.kubeconfig)

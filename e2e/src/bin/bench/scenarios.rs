@@ -149,7 +149,7 @@ pub async fn converge(
         setup.concurrency,
     )
     .await?;
-    let operator = Operator::start(&setup.mmf, &cluster, label)?;
+    let operator = Operator::start(&setup.mmf, setup.concurrency, &cluster, label)?;
     settle(&cluster, &operator).await;
     cluster.reset_stats();
     let started = Instant::now();
@@ -399,7 +399,7 @@ pub async fn requests(setup: &Setup, n: usize) -> Result<(), BenchError> {
     // A restart (SIGTERM, as a rolling update does).
     operator.stop()?;
     cluster.reset_stats();
-    let operator = Operator::start(&setup.mmf, &cluster, "requests-restart")?;
+    let operator = Operator::start(&setup.mmf, setup.concurrency, &cluster, "requests-restart")?;
     settle(&cluster, &operator).await;
     table.row(verb_row(
         &format!("restart (ready in {})", secs(operator.ready)),

@@ -123,7 +123,7 @@ pub async fn memory(setup: &Setup, n: usize) -> Result<(), BenchError> {
     let settled = operator.memory();
     let json = cached_json(&cluster).await?;
     operator.stop()?;
-    let restarted = Operator::start(&setup.mmf, &cluster, "memory-restart")?;
+    let restarted = Operator::start(&setup.mmf, setup.concurrency, &cluster, "memory-restart")?;
     settle(&cluster, &restarted).await;
     let after = restarted.memory();
     let mut table = Table::new(
@@ -161,7 +161,7 @@ pub async fn startup(setup: &Setup, n: usize) -> Result<(), BenchError> {
     settle(&cluster, &operator).await;
     operator.stop()?;
     cluster.reset_stats();
-    let restarted = Operator::start(&setup.mmf, &cluster, "startup-restart")?;
+    let restarted = Operator::start(&setup.mmf, setup.concurrency, &cluster, "startup-restart")?;
     let ready = restarted.ready;
     let leading = restarted.started.elapsed();
     let first_pass = leading + settle(&cluster, &restarted).await;

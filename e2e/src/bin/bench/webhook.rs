@@ -40,7 +40,7 @@ pub async fn webhook(
     cluster.namespace(namespace, "development").await?;
 
     // Without the webhook: the operator reconciles what is created, nothing is admitted by it.
-    let operator = Operator::start(&setup.mmf, &cluster, "no-webhook")?;
+    let operator = Operator::start(&setup.mmf, setup.concurrency, &cluster, "no-webhook")?;
     let without = create_plugins(&cluster, namespace, "plain", creates).await?;
     operator.stop()?;
 
@@ -49,6 +49,7 @@ pub async fn webhook(
     let url = format!("https://{addr}/validate");
     let operator = Operator::start_with(
         &setup.mmf,
+        setup.concurrency,
         &cluster,
         "webhook",
         &["--webhook-addr", &addr, "--webhook-url", &url],
