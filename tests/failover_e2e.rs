@@ -1,7 +1,8 @@
-//! Leader failover and lease loss: two `mmf run` replicas (distinct identities, each through a
-//! listener of its own on the in-memory test API server, so its request log says which process
-//! sent what). Killing the leader, or cutting its connection so it cannot renew, hands the work
-//! to the other within the lease's timing, and no two processes ever write at the same time.
+//! Leader failover and lease loss: two `mmf run` replicas, told apart by the server (a listener
+//! each on the in-memory test API server; a ServiceAccount each and kube-apiserver's audit log
+//! on the real control plane, see `common/replicas.rs`). Killing the leader, or cutting its
+//! connection so it cannot renew, hands the work to the other within the lease's timing, and no
+//! two processes ever write at the same time.
 //! Lease 15 s, renewed 10 s after the last renewal (so the renew deadline is 10 s), watchdog
 //! retry 2 s (src/controller/leader.rs; `mmf run` has no flags for them).
 #![allow(clippy::unwrap_used)]
@@ -10,6 +11,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::replicas::Replicas;
 use common::{Cluster, Operator, eventually, fleet, require_tool};
 use mmf_e2e::workload::Workload;
 use mmf_e2e::{Cut, LoggedRequest};
@@ -29,6 +31,7 @@ struct Pair {
     cluster: Cluster,
     namespace: String,
     workload: Workload,
+    replicas: Replicas,
     a: Operator,
     b: Operator,
 }
@@ -37,19 +40,17 @@ fn start_pair(prefix: &str) -> Option<Pair> {
     if !require_tool("kubectl") || !require_tool("curl") {
         return None;
     }
-    if std::env::var_os("MMF_E2E_KUBECONFIG").is_some() {
-        println!("SKIPPED: telling the replicas apart needs the in-memory test API server");
-        return None;
-    }
     let cluster = Cluster::start();
     let namespace = cluster.namespace(prefix, "development");
-    let a = cluster.operator_as("replica-a", OPERATOR);
+    // The Lease lives in the test's namespace: a fresh one, whoever held another before.
+    let mut replicas = Replicas::new(&cluster, &namespace)?;
+    let a = replicas.start(&cluster, "replica-a", OPERATOR);
     assert!(
         eventually(Duration::from_secs(30), || is_leader(&a)),
         "{}",
         a.log_text()
     );
-    let b = cluster.operator_as("replica-b", OPERATOR);
+    let b = replicas.start(&cluster, "replica-b", OPERATOR);
     assert!(!is_leader(&b), "two leaders:\n{}", b.log_text());
     let workload = Workload::new(&namespace, FIRST + MORE, 3);
     let client = cluster.client();
@@ -57,7 +58,7 @@ fn start_pair(prefix: &str) -> Option<Pair> {
         fleet::create_plugins(&client, &workload).await;
         fleet::create_services(&client, &workload, 0..FIRST).await;
     });
-    let ready = eventually(Duration::from_secs(60), || {
+    let ready = eventually(Duration::from_secs(120), || {
         fleet::ready_count(&cluster, &namespace) == FIRST
     });
     assert!(ready, "{}", a.log_text());
@@ -65,14 +66,19 @@ fn start_pair(prefix: &str) -> Option<Pair> {
         cluster,
         namespace,
         workload,
+        replicas,
         a,
         b,
     })
 }
 
 impl Pair {
-    fn server(&self) -> &mmf_e2e::TestApiServer {
-        self.cluster.server.as_ref().unwrap()
+    fn clock(&self) -> Duration {
+        self.replicas.clock(&self.cluster)
+    }
+
+    fn request_log(&self) -> Vec<LoggedRequest> {
+        self.replicas.request_log(&self.cluster)
     }
 
     /// More services: only a leader can make them Ready.
@@ -86,7 +92,7 @@ impl Pair {
     }
 
     fn wait_all_ready(&self, leader: &Operator) {
-        let ready = eventually(Duration::from_secs(60), || {
+        let ready = eventually(Duration::from_secs(120), || {
             fleet::ready_count(&self.cluster, &self.namespace) == FIRST + MORE
         });
         assert!(ready, "{}", leader.log_text());
@@ -121,15 +127,15 @@ fn when_the_leader_is_killed_the_standby_takes_over_within_the_lease_and_they_ne
     let Some(mut pair) = start_pair("failover") else {
         return;
     };
-    let killed = pair.server().log_clock();
+    let killed = pair.clock();
     pair.a.kill();
     pair.create_more();
     let took_over = eventually(LEASE + Duration::from_secs(5), || is_leader(&pair.b));
     assert!(took_over, "{}", pair.b.log_text());
-    let took_over = pair.server().log_clock() - killed;
+    let took_over = pair.clock() - killed;
     pair.wait_all_ready(&pair.b);
 
-    let log = pair.server().request_log();
+    let log = pair.request_log();
     let renewed = last_renewal(&log, "replica-a", killed).unwrap();
     let a = write_interval(&log, "replica-a").unwrap();
     let b = write_interval(&log, "replica-b").unwrap();
@@ -155,15 +161,14 @@ fn a_leader_that_cannot_renew_stops_before_its_lease_expires_and_the_standby_tak
     let Some(mut pair) = start_pair("leaseloss") else {
         return;
     };
-    let faults = pair.server().faults();
-    let cut = pair.server().log_clock();
-    faults.cut("replica-a", Cut::BlackHole);
+    let cut = pair.clock();
+    pair.replicas
+        .cut(&pair.cluster, "replica-a", Cut::BlackHole);
     pair.create_more();
     // Watch both at once: when the cut leader exits and when the standby leads.
     let (mut exited_at, mut took_over) = (None, None);
-    let server = pair.cluster.server.as_ref().unwrap();
     let both = eventually(LEASE + Duration::from_secs(15), || {
-        let now = server.log_clock();
+        let now = pair.replicas.clock(&pair.cluster);
         if exited_at.is_none() && pair.a.child.try_wait().unwrap().is_some() {
             exited_at = Some(now);
         }
@@ -173,7 +178,7 @@ fn a_leader_that_cannot_renew_stops_before_its_lease_expires_and_the_standby_tak
         exited_at.is_some() && took_over.is_some()
     });
     // Healed: a leader that had not stopped would write again now.
-    faults.heal("replica-a");
+    pair.replicas.heal(&pair.cluster, "replica-a");
     assert!(
         both,
         "cut leader exited at {exited_at:?}, standby leading {took_over:?} after the cut:\n{}\n{}",
@@ -184,7 +189,7 @@ fn a_leader_that_cannot_renew_stops_before_its_lease_expires_and_the_standby_tak
     pair.wait_all_ready(&pair.b);
     let status = pair.a.child.wait().unwrap();
 
-    let log = pair.server().request_log();
+    let log = pair.request_log();
     let renewed = last_renewal(&log, "replica-a", cut).unwrap();
     let a = write_interval(&log, "replica-a").unwrap();
     let b = write_interval(&log, "replica-b").unwrap();

@@ -36,10 +36,6 @@ fn a_sigkill_while_creating_500_services_converges_after_restart_without_duplica
     if !require_tool("kubectl") || !require_tool("curl") {
         return;
     }
-    if std::env::var_os("MMF_E2E_KUBECONFIG").is_some() {
-        println!("SKIPPED: creating while killing needs the in-memory test API server's runtime");
-        return;
-    }
     let cluster = Cluster::start();
     let namespace = cluster.namespace("restart", "development");
     let mut operator = cluster.operator(OPERATOR);

@@ -30,6 +30,7 @@ mod network; // cut listeners, periodic watch drops
 mod openapi; // /openapi/v2 and v3 documents
 mod patch; // JSON, merge and strategic-merge patch algorithms
 mod protobuf; // the protobuf envelope kubectl may send
+pub mod proxy; // a loopback TCP proxy whose connections can be cut (real API server faults)
 mod reply; // HTTP replies
 mod reqlog; // every request, when and through which listener
 mod request; // a parsed resource request

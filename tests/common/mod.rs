@@ -4,6 +4,7 @@
 
 pub mod fleet;
 pub mod real;
+pub mod replicas;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -21,8 +22,9 @@ pub fn repo() -> PathBuf {
 /// A cluster to test against, with a scratch directory.
 pub struct Cluster {
     pub server: Option<TestApiServer>,
-    /// Runs the test server on its own threads, so test bodies can block on kubectl.
-    runtime: Option<tokio::runtime::Runtime>,
+    /// Runs the test server (if any) and the tests' clients on threads of their own, so test
+    /// bodies can block on kubectl and a client outlives one `block_on`.
+    runtime: tokio::runtime::Runtime,
     pub kubeconfig: PathBuf,
     pub dir: tempfile::TempDir,
 }
@@ -40,25 +42,25 @@ impl Cluster {
     pub fn start_empty() -> Cluster {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
-        if let Ok(kubeconfig) = std::env::var("MMF_E2E_KUBECONFIG") {
-            return Cluster {
-                server: None,
-                runtime: None,
-                kubeconfig: PathBuf::from(kubeconfig),
-                dir,
-            };
-        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
+        if let Ok(kubeconfig) = std::env::var("MMF_E2E_KUBECONFIG") {
+            return Cluster {
+                server: None,
+                runtime,
+                kubeconfig: PathBuf::from(kubeconfig),
+                dir,
+            };
+        }
         let server = runtime.block_on(TestApiServer::start()).unwrap();
         let kubeconfig = dir.path().join("kubeconfig");
         server.write_kubeconfig(&kubeconfig).unwrap();
         let cluster = Cluster {
             server: Some(server),
-            runtime: Some(runtime),
+            runtime,
             kubeconfig,
             dir,
         };
@@ -184,27 +186,22 @@ impl Cluster {
         path
     }
 
-    /// Runs `future` to completion on the cluster's runtime (or a fresh one on a real cluster).
+    /// Runs `future` to completion on the cluster's runtime.
     pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
-        match &self.runtime {
-            Some(runtime) => runtime.block_on(future),
-            None => tokio::runtime::Runtime::new().unwrap().block_on(future),
-        }
+        self.runtime.block_on(future)
     }
 
-    /// Runs `future` in the background on the cluster's runtime (test server only).
+    /// Runs `future` in the background on the cluster's runtime.
     pub fn spawn<F>(&self, future: F) -> tokio::task::JoinHandle<F::Output>
     where
         F: std::future::Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.runtime
-            .as_ref()
-            .expect("spawning needs the test server's runtime")
-            .spawn(future)
+        self.runtime.spawn(future)
     }
 
-    /// A kube-rs client for this cluster.
+    /// A kube-rs client for this cluster, made on the cluster's runtime (use it through
+    /// [`Cluster::block_on`] and [`Cluster::spawn`]).
     pub fn client(&self) -> kube::Client {
         let yaml = std::fs::read_to_string(&self.kubeconfig).unwrap();
         let kubeconfig = kube::config::Kubeconfig::from_yaml(&yaml).unwrap();

@@ -92,11 +92,20 @@ impl Cluster {
 
     /// A kubeconfig for the same cluster that authenticates with `token` (a ServiceAccount's).
     pub fn token_kubeconfig(&self, token: &str, name: &str) -> PathBuf {
+        self.token_kubeconfig_at(token, name, None)
+    }
+
+    /// [`Cluster::token_kubeconfig`] reaching the API server at `server` (a proxy to it) when
+    /// given.
+    pub fn token_kubeconfig_at(&self, token: &str, name: &str, server: Option<&str>) -> PathBuf {
         let admin: Value = serde_json::from_str(
             &self.kubectl_ok(&["config", "view", "--raw", "--minify", "-o", "json"]),
         )
         .unwrap();
-        let cluster = &admin["clusters"][0]["cluster"];
+        let mut cluster = admin["clusters"][0]["cluster"].clone();
+        if let Some(server) = server {
+            cluster["server"] = Value::String(server.to_owned());
+        }
         let config = serde_json::json!({
             "apiVersion": "v1",
             "kind": "Config",

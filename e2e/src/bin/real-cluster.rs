@@ -146,6 +146,10 @@ fn print_ready(plane_dir: &Path, startup: &str) {
         "  export MMF_E2E_KUBECONFIG={}   # runs the e2e suites against it",
         kubeconfig.display()
     );
+    println!(
+        "  export MMF_E2E_AUDIT_LOG={}   # the failover suites' request log",
+        mmf_e2e::real::audit::log_path(plane_dir).display()
+    );
     println!("logs: {}", plane_dir.join("logs").display());
 }
 
@@ -274,6 +278,7 @@ fn run(dir: &Path, command: &[String]) -> ExitCode {
         .args(&command[1..])
         .env("KUBECONFIG", &kubeconfig)
         .env("MMF_E2E_KUBECONFIG", &kubeconfig)
+        .env("MMF_E2E_AUDIT_LOG", plane.audit_log())
         .status();
     let health = plane.check_running();
     plane.stop();

@@ -7,6 +7,7 @@
 //! Everything listens on 127.0.0.1 with free-picked ports; nothing is configured to dial any
 //! other address (no service-based webhooks, no aggregated APIs, no kubelet connections).
 
+pub mod audit;
 mod pki;
 mod process;
 mod wait;
@@ -89,6 +90,16 @@ pub enum RealError {
         last: String,
         /// Its log file.
         log: PathBuf,
+    },
+    /// A line of the audit log is not an audit event.
+    #[error("{}:{line}: not an audit event: {reason}", path.display())]
+    Audit {
+        /// The audit log.
+        path: PathBuf,
+        /// The 1-based line number.
+        line: usize,
+        /// What is wrong with it.
+        reason: String,
     },
     /// Certificate generation failed.
     #[error("generating certificates: {0}")]
@@ -206,10 +217,11 @@ impl ControlPlane {
         let started = Instant::now();
         let api_port = free_port()?;
         plane.url = format!("https://127.0.0.1:{api_port}");
+        let audit = audit::flags(&dir)?;
         plane.spawn(
             "kube-apiserver",
             &bin,
-            vec![
+            [
                 format!("--etcd-servers={etcd_url}"),
                 "--bind-address=127.0.0.1".into(),
                 format!("--secure-port={api_port}"),
@@ -229,7 +241,10 @@ impl ControlPlane {
                 "--enable-admission-plugins=OwnerReferencesPermissionEnforcement".into(),
                 "--allow-privileged=true".into(),
                 "--profiling=false".into(),
-            ],
+            ]
+            .into_iter()
+            .chain(audit)
+            .collect(),
         )?;
         let kubeconfig = write_kubeconfig(&dir, &plane.url, &pki)?;
         let admin = plane.client().await?;
@@ -320,6 +335,11 @@ impl ControlPlane {
     /// The directory holding certificates, data and logs.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// kube-apiserver's audit log of writes (see [`audit::read`]).
+    pub fn audit_log(&self) -> PathBuf {
+        audit::log_path(&self.dir)
     }
 
     /// The running components, in start order (their pids and logs).
