@@ -14,7 +14,6 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -83,20 +82,6 @@ fn start_webhook<'a>(cluster: &'a Cluster, name: &str, extra: &[&str]) -> Webhoo
         secret,
         _cleanup: cleanup,
     }
-}
-
-/// A client made on the runtime that uses it (a kube client's background task lives on the
-/// runtime it was made on, and on a real cluster each `block_on` has a runtime of its own).
-async fn client_from(kubeconfig: &Path) -> kube::Client {
-    let yaml = std::fs::read_to_string(kubeconfig).unwrap();
-    let kubeconfig = kube::config::Kubeconfig::from_yaml(&yaml).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(
-        kubeconfig,
-        &kube::config::KubeConfigOptions::default(),
-    )
-    .await
-    .unwrap();
-    kube::Client::try_from(config).unwrap()
 }
 
 /// HTTP status of the operator's probe endpoint `path`, None when it does not answer.
@@ -288,9 +273,8 @@ fn the_ca_and_serving_certificate_rotate_under_50_clients_without_a_failed_admis
         })
     };
 
-    let kubeconfig = cluster.kubeconfig.clone();
+    let client_handle = cluster.client();
     let (admitted, failures, observed) = cluster.block_on(async {
-        let client_handle = client_from(&kubeconfig).await;
         let services: Api<MmfService> = Api::namespaced(client_handle.clone(), &namespace);
         let clients: Vec<_> = (0..CLIENTS)
             .map(|index| tokio::spawn(client(services.clone(), index, stop.clone())))

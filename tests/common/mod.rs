@@ -314,11 +314,16 @@ impl Drop for Operator {
 
 /// `mmf run` arguments: the shipped config, the `default` namespace, then `extra`.
 pub fn operator_args(extra: &[&str]) -> Vec<String> {
+    operator_args_in("default", extra)
+}
+
+/// [`operator_args`] with the operator's own namespace (its Lease's) `namespace`.
+pub fn operator_args_in(namespace: &str, extra: &[&str]) -> Vec<String> {
     let mut args: Vec<String> = vec![
         "--config-dir".into(),
         repo().join("config").display().to_string(),
         "--namespace".into(),
-        "default".into(),
+        namespace.into(),
     ];
     args.extend(extra.iter().map(|a| (*a).to_owned()));
     args

@@ -12,7 +12,7 @@ use std::time::Duration;
 use mmf_e2e::proxy::TcpProxy;
 use mmf_e2e::{Cut, LoggedRequest};
 
-use super::{Cluster, Operator, repo};
+use super::{Cluster, Operator, operator_args_in};
 
 /// How the replicas reach the API server.
 enum Wiring {
@@ -95,14 +95,7 @@ impl Replicas {
                 cluster.token_kubeconfig_at(token.trim(), name, Some(&server))
             }
         };
-        let mut args: Vec<String> = vec![
-            "--config-dir".into(),
-            repo().join("config").display().to_string(),
-            "--namespace".into(),
-            self.namespace.clone(),
-        ];
-        args.extend(extra.iter().map(|a| (*a).to_owned()));
-        cluster.operator_at(&kubeconfig, &args, &[])
+        cluster.operator_at(&kubeconfig, &operator_args_in(&self.namespace, extra), &[])
     }
 
     /// Now, on the clock of [`Replicas::request_log`]'s `at`.
