@@ -16,6 +16,7 @@ use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::cached_child::CachedChild;
 use super::context::Context;
 use super::error::Error;
 use crate::api::{FIELD_MANAGER, MmfService};
@@ -137,7 +138,7 @@ pub async fn apply_children(
 /// confirmed with one GET (only when the child is about to be created).
 async fn ensure_ours<K: Child>(
     ctx: &Context,
-    store: &Store<K>,
+    store: &Store<CachedChild<K>>,
     desired: &K,
     kind: &'static str,
     owner_uid: &str,
@@ -166,7 +167,7 @@ async fn ensure_ours<K: Child>(
 /// Returns the object the API server holds after the write, or None when no write was needed.
 async fn apply_one<K: Child>(
     ctx: &Context,
-    store: &Store<K>,
+    store: &Store<CachedChild<K>>,
     mut object: K,
     kind: &'static str,
 ) -> Result<Option<K>, Error> {
@@ -178,7 +179,12 @@ async fn apply_one<K: Child>(
         .insert(RENDER_HASH_ANNOTATION.to_owned(), hash);
     if let Some(cached) = store.get(&ObjectRef::new(&name).within(&namespace)) {
         let desired = to_value(&object)?;
-        let live = to_value(cached.as_ref())?;
+        let live = cached.to_value().map_err(|source| Error::DecodeChild {
+            kind,
+            namespace: namespace.clone(),
+            name: name.clone(),
+            source,
+        })?;
         if !needs_apply(&desired, &live) {
             return Ok(None);
         }

@@ -9,7 +9,8 @@
 //!      +---- [Namespace environment label] ----+
 //! ```
 //! Only what the operator owns is watched among built-in kinds (by label, listed once in
-//! `owned_children!` below); namespaces as metadata only; no `managedFields` is cached.
+//! `owned_children!` below), each as a [`CachedChild`] (typed metadata, compact JSON body);
+//! namespaces as metadata only; no `managedFields` is cached.
 //!
 //! Why the reflectors are driven here rather than by `kube::runtime::Controller`: every replica
 //! serves the admission webhook from these caches, but only the lease holder reconciles. The
@@ -31,6 +32,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
+use super::cached_child::CachedChild;
 use super::index::PluginIndex;
 use crate::api::{
     ENVIRONMENT_LABEL, MmfPlugin, MmfPluginRevision, MmfService, managed_by_selector,
@@ -592,9 +594,9 @@ macro_rules! owned_children {
 
 owned_children! {
     /// `<service>-mmf`, the framework and plugin configuration.
-    config_maps: ConfigMap = "configmaps",
+    config_maps: CachedChild<ConfigMap> = "configmaps",
     /// `<service>`, the pods.
-    deployments: Deployment = "deployments",
+    deployments: CachedChild<Deployment> = "deployments",
     /// `<service>`, the ClusterIP Service.
-    kube_services: Service = "services",
+    kube_services: CachedChild<Service> = "services",
 }

@@ -43,6 +43,16 @@ pub enum Error {
     /// The object has no namespace (the CRDs are namespaced, so the API server sent garbage).
     #[error("{kind} {name} has no namespace")]
     MissingNamespace { kind: &'static str, name: String },
+    /// A cached child does not fit its Kubernetes type (the API server sent a field of another
+    /// shape); only the owner's reconcile fails, the watch goes on.
+    #[error("reading the cached {kind} {namespace}/{name}: {source}")]
+    DecodeChild {
+        kind: &'static str,
+        namespace: String,
+        name: String,
+        #[source]
+        source: serde_json::Error,
+    },
     /// A value could not be serialized for a patch.
     #[error("serializing {what}: {source}")]
     Serialize {
@@ -62,6 +72,7 @@ impl Error {
             Error::Render { .. } => "render",
             Error::MissingNamespace { .. } => "missing_namespace",
             Error::Serialize { .. } => "serialize",
+            Error::DecodeChild { .. } => "decode_child",
         }
     }
 
@@ -78,6 +89,7 @@ impl Error {
             Error::Render { .. }
             | Error::MissingNamespace { .. }
             | Error::Serialize { .. }
+            | Error::DecodeChild { .. }
             | Error::ChildNotOwned { .. } => false,
         }
     }

@@ -7,6 +7,7 @@
 //! ```
 
 mod apply;
+pub mod cached_child;
 pub mod caches;
 mod context;
 mod error;

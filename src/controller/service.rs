@@ -75,7 +75,15 @@ async fn converge(
         .caches
         .children
         .deployments
-        .get(&ObjectRef::new(&name).within(&namespace));
+        .get(&ObjectRef::new(&name).within(&namespace))
+        .map(|cached| cached.decode())
+        .transpose()
+        .map_err(|source| Error::DecodeChild {
+            kind: "Deployment",
+            namespace: namespace.clone(),
+            name: name.clone(),
+            source,
+        })?;
     let old = service.status.as_ref();
     let next = match policy {
         Err(error) => {
@@ -84,7 +92,7 @@ async fn converge(
             let observation = ServiceObservation::Blocked {
                 reason: reasons::UNKNOWN_ENVIRONMENT,
                 message: &message,
-                deployment: cached_deployment.as_deref().map(deployment_state),
+                deployment: cached_deployment.as_ref().map(deployment_state),
             };
             next_service_status(
                 old,
@@ -110,7 +118,7 @@ async fn converge(
                 &name,
                 evaluation.plugins.iter().map(|p| (p.name.clone(), p.state)),
             );
-            let mut deployment = cached_deployment.as_deref().map(deployment_state);
+            let mut deployment = cached_deployment.as_ref().map(deployment_state);
             if evaluation.decision == Decision::Deploy {
                 let loaded: Vec<_> = evaluation.loaded().collect();
                 let rendered =
@@ -129,7 +137,7 @@ async fn converge(
                     // The cached Deployment is from before this rollout; the apply's answer is
                     // the rollout just started (its generation not yet observed).
                     deployment = Some(deployment_state(live));
-                    let old_hash = cached_deployment.as_deref().and_then(config_hash);
+                    let old_hash = cached_deployment.as_ref().and_then(config_hash);
                     if let (Some(old_hash), Some(new_hash)) = (old_hash, new_hash.as_ref())
                         && old_hash != *new_hash
                     {
