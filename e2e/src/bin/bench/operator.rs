@@ -60,6 +60,9 @@ pub struct Operator {
 pub struct Memory {
     pub rss: u64,
     pub peak: u64,
+    /// The part of `rss` that is the process's own memory (heap, stacks); the rest is pages of
+    /// the binary and its libraries, shared and backed by their files.
+    pub anonymous: u64,
 }
 
 impl Operator {
@@ -222,7 +225,7 @@ impl Drop for Operator {
     }
 }
 
-/// VmRSS and VmHWM of `pid` (zeros once it has exited).
+/// VmRSS, VmHWM and RssAnon of `pid` (zeros once it has exited).
 pub fn process_memory(pid: u32) -> Memory {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
@@ -235,6 +238,7 @@ pub fn process_memory(pid: u32) -> Memory {
     Memory {
         rss: field("VmRSS:"),
         peak: field("VmHWM:"),
+        anonymous: field("RssAnon:"),
     }
 }
 

@@ -139,6 +139,14 @@ pub async fn memory(setup: &Setup, n: usize) -> Result<(), BenchError> {
     );
     table.row(vec!["RSS once converged".into(), mib(settled.rss)]);
     table.row(vec![
+        "  of which anonymous (heap, stacks)".into(),
+        mib(settled.anonymous),
+    ]);
+    table.row(vec![
+        "  of which pages of the binary and libraries".into(),
+        mib(settled.rss.saturating_sub(settled.anonymous)),
+    ]);
+    table.row(vec![
         "peak (VmHWM) while converging".into(),
         mib(settled.peak),
     ]);
