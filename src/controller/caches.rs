@@ -8,9 +8,8 @@
 //!      ^                      ^
 //!      +---- [Namespace environment label] ----+
 //! ```
-//! Only what the operator owns is watched among built-in kinds (by label, listed once in
-//! `owned_children!` below), each as a [`CachedChild`] (typed metadata, compact JSON body);
-//! namespaces as metadata only; no `managedFields` is cached.
+//! Built-in kinds: only what the operator owns (by label, `owned_children!` below), each a
+//! [`CachedChild`]; namespaces as metadata only; no `managedFields` is cached.
 //!
 //! Why the reflectors are driven here rather than by `kube::runtime::Controller`: every replica
 //! serves the admission webhook from these caches, but only the lease holder reconciles. The
@@ -78,7 +77,7 @@ fn strip<K: Resource>(object: &mut K) {
     object.meta_mut().managed_fields = None;
 }
 
-/// A reflected, backoff-protected watch with managedFields dropped.
+/// A reflected, backoff-protected watch, managedFields dropped.
 fn reflected<K>(
     api: Api<K>,
     config: watcher::Config,
@@ -537,11 +536,10 @@ impl ClusterView for Caches {
     }
 }
 
-// The built-in kinds an MmfService owns, in one table. Each is cached on every replica (the
-// reconciler compares against the cache instead of reading the API server), selected by the
-// managed-by label, and an event on one re-triggers its owning MmfService. Adding a child kind
-// is one line in the `owned_children!` invocation, then rendering it in `core::render`,
-// applying it in `apply.rs` and granting the chart's RBAC.
+// The built-in kinds an MmfService owns, in one table: each cached on every replica (the
+// reconciler compares with the cache, not the API server), selected by the managed-by label; an
+// event on one re-triggers its owner. A new kind: one line below, render it in `core::render`,
+// apply it in `apply.rs`, grant the chart's RBAC.
 macro_rules! owned_children {
     ($($(#[$doc:meta])* $field:ident: $kind:ty = $resource:literal,)*) => {
         /// The caches of the owned children, one store per kind.
